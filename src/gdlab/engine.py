@@ -1,0 +1,472 @@
+"""The training engine: many dense networks trained in one compiled program.
+
+This is the only module that knows about the models axis. Networks are
+organised in *groups*: the networks of a group share an architecture, a loss
+and an optimizer kind, so their parameters stack into arrays with leading axes
+``[seed, config]``. A program trains any number of groups side by side on the
+same data, so a whole sweep compiles once.
+
+One program = ``jit`` of a ``lax.scan`` over epochs, holding a ``lax.scan`` over
+micro-batches, holding (per group) a ``vmap`` over seeds of a ``vmap`` over
+configurations of one network's training step. Keras's semantics, per model:
+
+* batches: a new permutation per epoch (one per seed, shared by every
+  configuration of that seed: common random numbers), the last partial batch
+  kept. Batch sizes that differ between models are exact multiples of one
+  micro-batch; a model accumulates gradients over its micro-batches and
+  applies its update when its own batch is complete (or the epoch ends);
+* training ``loss``/``accuracy`` are running means over the epoch, each batch
+  evaluated with the weights *before* its update, weighted by batch size;
+* evaluation sets (validation, test) are scored at each epoch end;
+* a model whose loss or weights become non-finite is marked diverged at that
+  epoch and frozen; its history is NaN from then on. A model whose own epoch
+  count is reached is frozen too. Neither disturbs the others.
+
+Hyperparameters that only change numbers (learning rate, momentum, betas, ...)
+and the choice of hidden activation or initializer are per-model arrays;
+whatever changes array shapes or the update rule's structure is static.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from gdlab import activations as _activations
+from gdlab import initializers as _initializers
+from gdlab import losses as _losses
+from gdlab import network as _network
+from gdlab.errors import ConfigError
+from gdlab.optimizers import OPTIMIZERS, OptimizerSpec, build_transformation
+
+tree_map = jax.tree_util.tree_map
+
+
+# ------------------------------------------------------------------- cache setup
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+    """Turn on JAX's persistent compilation cache (in the user cache dir by default).
+
+    Set ``GDLAB_COMPILATION_CACHE=0`` to keep it off. Returns the directory used.
+    """
+    if os.environ.get("GDLAB_COMPILATION_CACHE", "1") in {"0", "false", "no"}:
+        return None
+    if path is None:
+        import platformdirs
+
+        path = os.path.join(platformdirs.user_cache_dir("gdlab"), "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
+
+
+# ------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """The static part of one group of models: everything that shapes its program.
+
+    ``activation_choices[l]`` (when given) lists the activations that layer ``l``
+    takes across the group's models, chosen per model by index; likewise
+    ``initializer_choices`` for kernel initializers. ``None`` keeps the layer's
+    own (static) setting.
+    """
+
+    network: _network.NetworkSpec
+    loss: str
+    metric: str | None
+    optimizer: str
+    options: tuple[str, ...] = ()
+    n_configs: int = 1
+    activation_choices: tuple[tuple[str, ...] | None, ...] | None = None
+    initializer_choices: tuple[tuple[str, ...] | None, ...] | None = None
+
+    @property
+    def from_logits(self) -> bool:
+        """Whether the loss is computed from the output layer's logits."""
+        kind = _losses.LOSSES[self.loss]
+        if kind.logit_activation is None:
+            return False
+        if self.activation_choices and self.activation_choices[-1] is not None:
+            return False
+        return self.network.output_activation == kind.logit_activation
+
+    @property
+    def hparam_names(self) -> tuple[str, ...]:
+        """The optimizer hyperparameters carried as per-model arrays."""
+        factory = OPTIMIZERS[self.optimizer].factory
+        names = list(inspect.signature(factory).parameters)
+        for opt in self.options:
+            names.append(opt)
+        if "weight_decay" in self.options and "learning_rate" not in names:
+            names.append("learning_rate")
+        return tuple(names)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The static description of one compiled program."""
+
+    groups: tuple[GroupSpec, ...]
+    n_seeds: int
+    n_train: int
+    micro_batch: int
+    accumulate: bool
+    n_epochs: int
+    shuffle: bool = True
+    eval_sets: tuple[tuple[str, int], ...] = ()
+    progress: bool = False
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Micro-batches per epoch (the last one may be partial)."""
+        return math.ceil(self.n_train / self.micro_batch)
+
+
+class GroupConfig(NamedTuple):
+    """Per-configuration numbers of a group; every array has a leading config axis."""
+
+    optimizer: dict[str, jax.Array]
+    batch_size: jax.Array
+    epochs: jax.Array
+    activation_index: jax.Array
+    initializer_index: jax.Array
+
+
+class GroupState(NamedTuple):
+    """Per-model training state; every array has leading axes ``[seed, config]``."""
+
+    params: _network.Params
+    opt_state: Any
+    diverged_epoch: jax.Array
+
+
+class Data(NamedTuple):
+    """The arrays a program trains and evaluates on.
+
+    ``y[g]`` is the training target encoded for group ``g``'s loss;
+    ``eval_y[k][g]`` the same for evaluation set ``k``.
+    """
+
+    x: jax.Array
+    y: tuple[jax.Array, ...]
+    eval_x: tuple[jax.Array, ...] = ()
+    eval_y: tuple[tuple[jax.Array, ...], ...] = ()
+
+
+# ------------------------------------------------------------- building configs
+
+
+def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
+                 batch_sizes: Sequence[int], epochs: Sequence[int],
+                 activation_index: np.ndarray | None = None,
+                 initializer_index: np.ndarray | None = None) -> GroupConfig:
+    """Stack per-configuration settings into a GroupConfig (host side, float32)."""
+    n = group.n_configs
+    if not (len(optimizers) == len(batch_sizes) == len(epochs) == n):
+        raise ConfigError(
+            f"A group of {n} configurations needs {n} optimizers, batch sizes and epoch counts."
+        )
+    hp: dict[str, jax.Array] = {}
+    for name in group.hparam_names:
+        values = [spec.params[name] for spec in optimizers]
+        if any(v is None for v in values):
+            raise ConfigError(f"Optimizer setting {name!r} is missing in some configurations.")
+        if isinstance(values[0], bool):
+            hp[name] = jnp.asarray(np.array(values, dtype=bool))
+        else:
+            hp[name] = jnp.asarray(np.array(values, dtype=np.float64).astype(np.float32))
+    n_layers = len(group.network.layers)
+    act = np.zeros((n, n_layers), np.int32) if activation_index is None else activation_index
+    ini = np.zeros((n, n_layers), np.int32) if initializer_index is None else initializer_index
+    return GroupConfig(
+        optimizer=hp,
+        batch_size=jnp.asarray(np.asarray(batch_sizes, np.int32)),
+        epochs=jnp.asarray(np.asarray(epochs, np.int32)),
+        activation_index=jnp.asarray(np.asarray(act, np.int32)),
+        initializer_index=jnp.asarray(np.asarray(ini, np.int32)),
+    )
+
+
+def micro_batch_size(batch_sizes: Sequence[int]) -> int:
+    """The micro-batch that divides every batch size (their greatest common divisor)."""
+    return math.gcd(*(int(b) for b in batch_sizes))
+
+
+def seed_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """(init keys, shuffle keys), one of each per seed, as raw ``uint32[S, 2]`` keys."""
+    base = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    init = jax.vmap(lambda k: jax.random.fold_in(k, 0))(base)
+    shuffle = jax.vmap(lambda k: jax.random.fold_in(k, 1))(base)
+    return init, shuffle
+
+
+# --------------------------------------------------------------- per-model math
+
+
+def _select(pred: jax.Array, new: Any, old: Any) -> Any:
+    return tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _chains(group: GroupSpec, activation_index: jax.Array) -> list[list[Callable]]:
+    chains = []
+    for layer_i, layer in enumerate(group.network.layers):
+        choices = group.activation_choices[layer_i] if group.activation_choices else None
+        if choices is None:
+            chains.append([_activations.get(a) for a in layer.activation])
+        else:
+            fns = [_activations.get(a) for a in choices]
+            idx = activation_index[layer_i]
+            chains.append([lambda z, fns=fns, idx=idx: lax.switch(idx, fns, z)])
+    return chains
+
+
+def _transformation(group: GroupSpec, hp: Mapping[str, jax.Array]) -> optax.GradientTransformation:
+    return build_transformation(group.optimizer, hp, group.options)
+
+
+def _init_model(group: GroupSpec, key: jax.Array, cfg: GroupConfig) -> GroupState:
+    spec = group.network
+    params = []
+    for i, (layer, shapes) in enumerate(zip(spec.layers, spec.shapes(), strict=True)):
+        kk, bk = _network.layer_keys(key, i)
+        choices = group.initializer_choices[i] if group.initializer_choices else None
+        shape = shapes["kernel"]
+        if choices is None:
+            kernel = _initializers.get(layer.kernel_initializer)(kk, shape)
+        else:
+            fns = [lambda k, f=_initializers.get(n): f(k, shape) for n in choices]
+            kernel = lax.switch(cfg.initializer_index[i], fns, kk)
+        d = {"kernel": kernel}
+        if layer.use_bias:
+            d["bias"] = _initializers.get(layer.bias_initializer)(bk, shapes["bias"])
+        params.append(d)
+    params = tuple(params)
+    opt_state = _transformation(group, cfg.optimizer).init(params)
+    return GroupState(params, opt_state, jnp.array(-1, jnp.int32))
+
+
+def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig):
+    logits, out, _ = _network.apply(params, x, group.network, _chains(group, cfg.activation_index))
+    per = _losses.LOSSES[group.loss].fn(y, logits, out, group.from_logits)
+    if group.metric is None:
+        metric = jnp.zeros_like(per)
+    else:
+        metric = _losses.METRICS[group.metric](y, out)
+    return per, metric
+
+
+def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig):
+    per, metric = _forward_loss(group, params, x, y, cfg)
+    return jnp.mean(per), jnp.mean(metric)
+
+
+# ------------------------------------------------------------------- programs
+
+
+_progress_listener: Callable[[int], None] | None = None
+
+
+def set_progress_listener(fn: Callable[[int], None] | None) -> None:
+    """Receive the global epoch index at the end of each epoch of programs with progress."""
+    global _progress_listener
+    _progress_listener = fn
+
+
+def _report_progress(epoch: Any) -> None:
+    if _progress_listener is not None:
+        _progress_listener(int(epoch))
+
+
+def _init_states(plan: Plan, configs: tuple[GroupConfig, ...],
+                 init_keys: jax.Array) -> tuple[GroupState, ...]:
+    states = []
+    for group, cfg in zip(plan.groups, configs, strict=True):
+        over_configs = jax.vmap(lambda k, c, g=group: _init_model(g, k, c), in_axes=(None, 0))
+        over_seeds = jax.vmap(over_configs, in_axes=(0, None))
+        states.append(over_seeds(init_keys, cfg))
+    return tuple(states)
+
+
+def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfig, ...],
+           data: Data, shuffle_keys: jax.Array, epoch_offset: jax.Array):
+    n, u, steps = plan.n_train, plan.micro_batch, plan.steps_per_epoch
+    n_pad = steps * u
+    row_mask = jnp.arange(n_pad) < n
+
+    def permutation(e):
+        if plan.shuffle:
+            perm = jax.vmap(lambda k: jax.random.permutation(jax.random.fold_in(k, e), n))(
+                shuffle_keys
+            )
+        else:
+            perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
+        return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
+
+    def model_step(group, state, sums, acc, cfg, xb, yb, mask, i, e, local_e):
+        params, opt_state, div = state
+        loss_sum, metric_sum = sums
+
+        def objective(p):
+            per, metric = _forward_loss(group, p, xb, yb, cfg)
+            return jnp.sum(jnp.where(mask, per, 0.0)), jnp.sum(jnp.where(mask, metric, 0.0))
+
+        (lsum, msum), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        count = jnp.sum(mask).astype(jnp.float32)
+        if plan.accumulate:
+            acc_g, acc_n = acc
+            acc_g = tree_map(jnp.add, acc_g, grads)
+            acc_n = acc_n + count
+            rows_done = jnp.minimum((i + 1) * u, n)
+            end = (rows_done % cfg.batch_size == 0) | (i == steps - 1)
+            mean_g = tree_map(lambda g: g / acc_n, acc_g)
+        else:
+            end = jnp.array(True)
+            mean_g = tree_map(lambda g: g / count, grads)
+        active = (local_e < cfg.epochs) & (div < 0)
+        updates, new_opt = _transformation(group, cfg.optimizer).update(mean_g, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        finite = _all_finite(new_params)
+        apply = end & active & finite
+        bad = active & (~jnp.isfinite(lsum) | (end & ~finite))
+        params = _select(apply, new_params, params)
+        opt_state = _select(apply, new_opt, opt_state)
+        div = jnp.where(bad & (div < 0), e, div)
+        sums = (loss_sum + jnp.where(active, lsum, 0.0), metric_sum + jnp.where(active, msum, 0.0))
+        if plan.accumulate:
+            acc = (_select(end, tree_map(jnp.zeros_like, acc_g), acc_g),
+                   jnp.where(end, 0.0, acc_n))
+        return GroupState(params, opt_state, div), sums, acc
+
+    def epoch_body(states, local_e):
+        e = epoch_offset + local_e
+        perm = permutation(e)
+        sums = tuple(
+            (jnp.zeros((plan.n_seeds, g.n_configs)), jnp.zeros((plan.n_seeds, g.n_configs)))
+            for g in plan.groups
+        )
+        if plan.accumulate:
+            accs = tuple(
+                (tree_map(jnp.zeros_like, s.params), jnp.zeros((plan.n_seeds, g.n_configs)))
+                for g, s in zip(plan.groups, states, strict=True)
+            )
+        else:
+            accs = tuple(() for _ in plan.groups)
+
+        def step_body(carry, i):
+            states, sums, accs = carry
+            idx = lax.dynamic_slice_in_dim(perm, i * u, u, axis=1)
+            mask = lax.dynamic_slice_in_dim(row_mask, i * u, u)
+            xb = data.x[idx]
+            out = []
+            for g, group in enumerate(plan.groups):
+                yb = data.y[g][idx]
+                step = jax.vmap(
+                    lambda s, sm, a, c, x, y, grp=group: model_step(
+                        grp, s, sm, a, c, x, y, mask, i, e, local_e
+                    ),
+                    in_axes=(0, 0, 0, 0, None, None),
+                )
+                step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0))
+                out.append(step(states[g], sums[g], accs[g], configs[g], xb, yb))
+            return (
+                tuple(o[0] for o in out), tuple(o[1] for o in out), tuple(o[2] for o in out)
+            ), None
+
+        (states, sums, _), _ = lax.scan(step_body, (states, sums, accs), jnp.arange(steps))
+
+        history = []
+        for g, group in enumerate(plan.groups):
+            cfg, st = configs[g], states[g]
+            valid = (local_e < cfg.epochs)[None, :] & ((st.diverged_epoch < 0) |
+                                                      (e < st.diverged_epoch))
+            h = {"loss": sums[g][0] / n}
+            if group.metric is not None:
+                h["accuracy"] = sums[g][1] / n
+            for k, (prefix, _) in enumerate(plan.eval_sets):
+                ev = jax.vmap(
+                    lambda p, c, x, y, grp=group: _evaluate_model(grp, p, x, y, c),
+                    in_axes=(0, 0, None, None),
+                )
+                ev = jax.vmap(ev, in_axes=(0, None, None, None))
+                loss, metric = ev(st.params, cfg, data.eval_x[k], data.eval_y[k][g])
+                h[f"{prefix}loss"] = loss
+                if group.metric is not None:
+                    h[f"{prefix}accuracy"] = metric
+            history.append({k: jnp.where(valid, v, jnp.nan) for k, v in h.items()})
+        if plan.progress:
+            jax.debug.callback(_report_progress, e, ordered=True)
+        return states, tuple(history)
+
+    states, history = lax.scan(epoch_body, states, jnp.arange(plan.n_epochs))
+    return states, history
+
+
+@lru_cache(maxsize=64)
+def init_program(plan: Plan) -> Callable:
+    """Compiled ``(configs, init_keys) -> states``."""
+    return jax.jit(lambda configs, keys: _init_states(plan, configs, keys))
+
+
+@lru_cache(maxsize=64)
+def train_program(plan: Plan) -> Callable:
+    """Compiled ``(states, configs, data, shuffle_keys, epoch_offset) -> (states, history)``.
+
+    ``history[g][metric]`` has shape ``[epochs, seeds, configs]``.
+    """
+    return jax.jit(lambda s, c, d, k, e: _train(plan, s, c, d, k, e))
+
+
+@lru_cache(maxsize=64)
+def fit_program(plan: Plan) -> Callable:
+    """Compiled ``(configs, data, init_keys, shuffle_keys) -> (states, history)``: init + train."""
+
+    def run(configs, data, init_keys, shuffle_keys):
+        states = _init_states(plan, configs, init_keys)
+        return _train(plan, states, configs, data, shuffle_keys, jnp.array(0, jnp.int32))
+
+    return jax.jit(run)
+
+
+# ------------------------------------------------------ one network, outside training
+
+
+@lru_cache(maxsize=64)
+def predict_program(spec: _network.NetworkSpec) -> Callable:
+    """Compiled ``(params, x) -> (output, stages)`` for one network."""
+
+    def run(params, x):
+        _, out, stages = _network.apply(params, x, spec)
+        return out, stages
+
+    return jax.jit(run)
+
+
+@lru_cache(maxsize=64)
+def evaluate_program(group: GroupSpec) -> Callable:
+    """Compiled ``(params, x, y, config) -> (mean loss, mean metric)`` for one network."""
+    return jax.jit(lambda p, x, y, c: _evaluate_model(group, p, x, y, c))
+

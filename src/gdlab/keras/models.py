@@ -1,0 +1,665 @@
+"""Keras's ``Sequential`` and functional ``Model`` for chains of dense layers.
+
+A model is a chain of layers read as a :class:`gdlab.network.NetworkSpec`;
+``fit`` trains it with :mod:`gdlab.engine` (the same compiled program a sweep
+uses, with one model), one epoch per call so that progress lines and callbacks
+run between epochs. The program depends on the architecture, loss, optimizer
+kind, batch size and data sizes only: learning rates and other numbers are
+arrays, so a loop over learning rates compiles once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab import engine as _engine
+from gdlab import losses as _losses
+from gdlab import network as _network
+from gdlab.errors import ConfigError, DataError, NotSupportedError, ShapeError
+from gdlab.keras import _progbar, _state
+from gdlab.keras import optimizers as _optimizers
+from gdlab.keras.callbacks import Callback, CallbackList, History
+from gdlab.keras.layers import Activation, Dense, InputLayer, KerasTensor, Layer
+from gdlab.validation import as_features, as_targets
+
+__all__ = ["Model", "Sequential"]
+
+
+def _network_spec(n_inputs: int, layers: Sequence[Layer]) -> _network.NetworkSpec:
+    """Fold a chain of Dense/Activation layers into Dense specs with activation chains."""
+    specs: list[_network.DenseSpec] = []
+    pending: Dense | None = None
+    chain: list[str] = []
+
+    def flush() -> None:
+        if pending is not None:
+            specs.append(_network.DenseSpec(
+                pending.units, tuple(chain), pending.kernel_initializer,
+                pending.bias_initializer, pending.use_bias,
+            ))
+
+    for layer in layers:
+        if isinstance(layer, InputLayer):
+            continue
+        if isinstance(layer, Dense):
+            flush()
+            pending, chain = layer, [layer.activation]
+        elif isinstance(layer, Activation):
+            if pending is None:
+                raise NotSupportedError(
+                    f"Activation layer {layer.name!r} comes before any Dense layer; gdlab "
+                    "networks start with a Dense layer."
+                )
+            chain.append(layer.activation)
+        else:  # pragma: no cover - only gdlab layers can be added
+            raise NotSupportedError(f"Layer type {type(layer).__name__} is not supported.")
+    flush()
+    if not specs:
+        raise ConfigError("The model has no Dense layer; add at least one.")
+    return _network.NetworkSpec(n_inputs, tuple(specs))
+
+
+def _readable_size(n_bytes: float) -> str:
+    for unit in ["B", "KB", "MB", "GB", "TB"]:
+        if n_bytes / 1024 < 1:
+            return f"{n_bytes:.2f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.2f} PB"
+
+
+def _keras_optimizer_param_count(optimizer: _optimizers.Optimizer, n_params: int,
+                                 n_variables: int) -> int:
+    """How many optimizer variables Keras reports: iterations, learning rate and slots."""
+    p = optimizer.spec.params
+    slots = {
+        "sgd": 1 if p["momentum"] else 0,
+        "adam": 3 if p.get("amsgrad") else 2,
+        "adamw": 3 if p.get("amsgrad") else 2,
+        "adagrad": 1,
+        "rmsprop": 1 + (1 if p.get("momentum") else 0) + (1 if p.get("centered") else 0),
+        "adadelta": 2,
+        "adamax": 2,
+        "nadam": 2,
+    }[optimizer._kind]
+    extra = 1 if optimizer._kind == "nadam" else 0
+    del n_variables
+    return 2 + slots * n_params + extra
+
+
+class Model:
+    """A chain of layers from an input to an output, as ``keras.Model(inputs, outputs)``."""
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 **kwargs: Any) -> None:
+        if kwargs:
+            raise ConfigError(f"Unknown argument(s) for Model: {', '.join(sorted(kwargs))}.")
+        self.name = name or _state.unique_name(self._default_name())
+        self.optimizer: _optimizers.Optimizer | None = None
+        self.loss: str | None = None
+        self._metric_names: list[str] = []
+        self.stop_training = False
+        self.history: History | None = None
+        self._layers: list[Layer] = []
+        self._input_tensor: KerasTensor | None = None
+        self._output_tensor: KerasTensor | None = None
+        if type(self) is Model:
+            if inputs is None or outputs is None:
+                raise NotSupportedError(
+                    "Build a gdlab.keras Model with the functional API: "
+                    "Model(inputs=Input(shape=(n,)), outputs=tensor). Subclassing is not supported."
+                )
+            self._init_functional(inputs, outputs)
+
+    def _default_name(self) -> str:
+        return "functional"
+
+    @staticmethod
+    def _single(t: Any, what: str) -> KerasTensor:
+        if isinstance(t, list | tuple):
+            if len(t) != 1:
+                raise NotSupportedError(f"gdlab models have one {what}, got {len(t)}.")
+            t = t[0]
+        if isinstance(t, dict):
+            raise NotSupportedError(f"gdlab models take a single {what} tensor, not a dict.")
+        if not isinstance(t, KerasTensor):
+            raise ConfigError(f"The model's {what} must be a tensor from Input(...) or a layer.")
+        return t
+
+    def _init_functional(self, inputs: Any, outputs: Any) -> None:
+        inp = self._single(inputs, "input")
+        out = self._single(outputs, "output")
+        chain = out.chain()
+        if chain[0] is not inp._layer:
+            raise ConfigError(
+                "The model's output is not computed from its input: every layer between them "
+                "must be called on the previous one's output, starting from the given Input."
+            )
+        self._layers = chain
+        self._input_tensor, self._output_tensor = inp, out
+
+    # ------------------------------------------------------------- structure
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers (the functional API lists its InputLayer first, as Keras)."""
+        return list(self._layers)
+
+    def _compute_layers(self) -> list[Layer]:
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    @property
+    def built(self) -> bool:
+        """Whether the model knows its input size (and so has weights)."""
+        return self._input_tensor is not None
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ConfigError(
+                f"Cannot {what} before the model knows its input size: pass input_shape=(n,) "
+                "to the first layer, add an Input(shape=(n,)), or call fit first."
+            )
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        """``[input tensor]``."""
+        self._require_built("read its inputs")
+        return [self._input_tensor]
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        """``[output tensor]``."""
+        self._require_built("read its outputs")
+        return [self._output_tensor]
+
+    @property
+    def input(self) -> KerasTensor:
+        """The input tensor."""
+        return self.inputs[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        """The output tensor."""
+        return self.outputs[0]
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features."""
+        self._require_built("read its input size")
+        return self._input_tensor.units
+
+    def network_spec(self) -> _network.NetworkSpec:
+        """The model as a :class:`gdlab.network.NetworkSpec`."""
+        return _network_spec(self.n_features, self._compute_layers())
+
+    def _dense_layers(self) -> list[Dense]:
+        return [layer for layer in self._compute_layers() if isinstance(layer, Dense)]
+
+    def _params(self) -> _network.Params:
+        return tuple(
+            {"kernel": jnp.asarray(d.kernel), **({"bias": jnp.asarray(d.bias)} if d.use_bias else {})}
+            for d in self._dense_layers()
+        )
+
+    def _set_params(self, params: _network.Params) -> None:
+        for layer, p in zip(self._dense_layers(), params, strict=True):
+            layer.kernel = np.asarray(p["kernel"], np.float32)
+            if layer.use_bias:
+                layer.bias = np.asarray(p["bias"], np.float32)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """All weights in Keras's order: ``[kernel0, bias0, kernel1, bias1, ...]``."""
+        self._require_built("get its weights")
+        return [w for layer in self._compute_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Replace all weights; shapes must match :meth:`get_weights`'s."""
+        self._require_built("set its weights")
+        expected = self.get_weights()
+        if len(weights) != len(expected):
+            raise ShapeError(
+                f"The model has {len(expected)} weight arrays "
+                f"({', '.join(str(w.shape) for w in expected)}), got {len(weights)}."
+            )
+        for i, (w, e) in enumerate(zip(weights, expected, strict=True)):
+            if np.shape(w) != e.shape:
+                raise ShapeError(f"Weight {i} must have shape {e.shape}, got {np.shape(w)}.")
+        it = iter(weights)
+        for layer in self._compute_layers():
+            n = len(layer.get_weights())
+            layer.set_weights([next(it) for _ in range(n)])
+
+    def count_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(layer.count_params() for layer in self._compute_layers())
+
+    # --------------------------------------------------------------- compile
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Any = None, weighted_metrics: Any = None, run_eagerly: bool = False,
+                steps_per_execution: int = 1, jit_compile: Any = "auto",
+                auto_scale_loss: bool = True) -> None:
+        """Set the optimizer (name or object), the loss (name) and metrics (accuracy)."""
+        del run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotSupportedError("`loss_weights` and `weighted_metrics` are not supported.")
+        if loss is None:
+            raise ConfigError(
+                "compile needs a loss, e.g. loss='binary_crossentropy' (two classes), "
+                "'categorical_crossentropy' (one-hot classes) or 'mse' (regression)."
+            )
+        if not isinstance(loss, str):
+            raise NotSupportedError(f"Give the loss by name (e.g. 'binary_crossentropy'), got {loss!r}.")
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = _losses.canonical_loss(loss)
+        self._loss_name = loss
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        if isinstance(metrics, dict):
+            raise NotSupportedError("Give metrics as a list, e.g. metrics=['accuracy'].")
+        names = [str(m) for m in metrics]
+        for m in names:
+            _losses.canonical_metric(m)
+        if len(names) > 1:
+            raise NotSupportedError(
+                f"gdlab tracks one accuracy metric, got {names}; use metrics=['accuracy']."
+            )
+        self._metric_names = names
+
+    def _require_compiled(self, what: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise ConfigError(f"You must call compile() before {what}.")
+
+    # ------------------------------------------------------------------ data
+
+    def _ensure_built(self, n_features: int) -> None:
+        if not self.built:
+            self.build((None, n_features))
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the weights for inputs of shape ``(None, n_features)``."""
+        raise NotSupportedError("A functional Model is built from its Input.")
+
+    def _targets(self, y: Any, n_rows: int, name: str = "y") -> tuple[np.ndarray, str | None]:
+        """Encode targets for the loss; resolve 'accuracy' as Keras does."""
+        arr = as_targets(y, name=name, n_rows=n_rows, x_name="x")
+        units = self.network_spec().n_outputs
+        metric = None
+        if self._metric_names:
+            m = self._metric_names[0].lower()
+            if m in {"accuracy", "acc"}:
+                last = arr.shape[-1] if arr.ndim == 2 else 1
+                metric = _losses.resolve_accuracy(arr.ndim, last, units)
+            else:
+                metric = m
+        loss = self.loss
+        if loss == "sparse_categorical_crossentropy":
+            flat = arr.reshape(arr.shape[0], -1)
+            if flat.shape[1] != 1:
+                raise ShapeError(
+                    f"sparse_categorical_crossentropy takes integer class labels of shape "
+                    f"({n_rows},), got {name} of shape {arr.shape}. For one-hot targets use "
+                    "loss='categorical_crossentropy'."
+                )
+            if (flat < 0).any() or (flat >= units).any() or (flat != np.round(flat)).any():
+                raise DataError(
+                    f"sparse_categorical_crossentropy needs integer labels in 0..{units - 1} "
+                    f"(the output has {units} units); {name} holds values from "
+                    f"{flat.min():g} to {flat.max():g}."
+                )
+            return flat.astype(np.float32), metric
+        y2 = arr[:, None] if arr.ndim == 1 else arr
+        if y2.shape[1] != units:
+            hint = ""
+            if loss == "categorical_crossentropy" and arr.ndim == 1:
+                hint = (" One-hot encode them (gdlab.keras.utils.to_categorical or "
+                        "pandas.get_dummies), or use loss='sparse_categorical_crossentropy'.")
+            raise ShapeError(
+                f"Targets `{name}` of shape {arr.shape} do not match the model's output of shape "
+                f"(None, {units}) for loss {self._loss_name!r}.{hint}"
+            )
+        if loss == "binary_crossentropy" and ((y2 < 0) | (y2 > 1)).any():
+            raise DataError(
+                f"binary_crossentropy needs targets in [0, 1]; {name} holds values from "
+                f"{y2.min():g} to {y2.max():g}. Encode the two classes as 0 and 1, or use "
+                "categorical_crossentropy with one-hot targets for more classes."
+            )
+        return y2.astype(np.float32), metric
+
+    def _group(self, metric: str | None) -> _engine.GroupSpec:
+        spec = self.optimizer.spec
+        return _engine.GroupSpec(self.network_spec(), self.loss, metric, spec.kind,
+                                 spec.static_options, 1)
+
+    def _history_key(self, metric: str | None) -> str:
+        return self._metric_names[0] if metric is not None else ""
+
+    # ------------------------------------------------------------------- fit
+
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            class_weight: Any = None, sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: Any = None, validation_steps: Any = None,
+            validation_batch_size: Any = None, validation_freq: int = 1) -> History:
+        """Train with Keras's semantics and return a :class:`History`."""
+        self._require_compiled("fit")
+        verbose = _progbar.resolve_verbose(verbose)
+        for arg, value in [("class_weight", class_weight), ("sample_weight", sample_weight),
+                           ("steps_per_epoch", steps_per_epoch),
+                           ("validation_steps", validation_steps),
+                           ("validation_batch_size", validation_batch_size)]:
+            if value is not None:
+                raise NotSupportedError(f"`{arg}` is not supported by gdlab's fit.")
+        if validation_freq != 1:
+            raise NotSupportedError("gdlab validates after every epoch (validation_freq=1).")
+        batch_size = 32 if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ConfigError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+            raise ConfigError(f"`epochs` must be a non-negative integer, got {epochs!r}.")
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ConfigError(f"`validation_split` must be in [0, 1), got {validation_split!r}.")
+
+        n_expected = self.n_features if self.built else None
+        x_arr = as_features(x, name="x", n_features=n_expected)
+        self._ensure_built(x_arr.shape[1])
+        y_arr, metric = self._targets(y, x_arr.shape[0])
+
+        x_val = y_val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+                raise ConfigError("`validation_data` must be a tuple (x_val, y_val).")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotSupportedError("Validation sample weights are not supported.")
+            x_val = as_features(validation_data[0], name="x_val", n_features=self.n_features)
+            y_val, _ = self._targets(validation_data[1], x_val.shape[0], name="y_val")
+        elif validation_split:
+            split_at = int(np.floor(x_arr.shape[0] * (1.0 - float(validation_split))))
+            if split_at == 0 or split_at == x_arr.shape[0]:
+                raise DataError(
+                    f"validation_split={validation_split} leaves "
+                    f"{'no training' if split_at == 0 else 'no validation'} rows out of "
+                    f"{x_arr.shape[0]}."
+                )
+            x_arr, x_val = x_arr[:split_at], x_arr[split_at:]
+            y_arr, y_val = y_arr[:split_at], y_arr[split_at:]
+
+        n_train = x_arr.shape[0]
+        steps = -(-n_train // int(batch_size))
+        group = self._group(metric)
+        opt_spec = self.optimizer.spec
+        config = _engine.group_config(group, [opt_spec], [int(batch_size)], [1])
+        eval_sets = (("val_", x_val.shape[0]),) if x_val is not None else ()
+        plan = _engine.Plan((group,), 1, n_train, int(batch_size), False, 1, bool(shuffle),
+                            eval_sets)
+        program = _engine.train_program(plan)
+        data = _engine.Data(
+            jnp.asarray(x_arr), (jnp.asarray(y_arr),),
+            (jnp.asarray(x_val),) if x_val is not None else (),
+            ((jnp.asarray(y_val),),) if x_val is not None else (),
+        )
+        shuffle_keys = _state.next_key()[None]
+        state = self._initial_state(group)
+
+        history = History()
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        cbs = CallbackList([*(callbacks or []), history], self, params)
+        history.set_model(self)
+        self.history = history
+        self.stop_training = False
+        metric_key = self._history_key(metric)
+        cbs.on_train_begin()
+        logs: dict[str, float] = {}
+        for epoch in range(int(initial_epoch), int(epochs)):
+            cbs.on_epoch_begin(epoch)
+            if verbose:
+                _progbar.epoch_header(epoch, int(epochs))
+            t0 = time.perf_counter()
+            state = self._initial_state(group, state)
+            (state,), (hist,) = program((state,), (config,), data, shuffle_keys,
+                                        jnp.asarray(epoch, jnp.int32))
+            hist = jax.device_get(hist)
+            seconds = time.perf_counter() - t0
+            self._sync(state, steps)
+            logs = {}
+            for key in sorted(hist):
+                name = key.replace("accuracy", metric_key) if metric_key else key
+                logs[name] = float(np.asarray(hist[key])[0, 0, 0])
+            _progbar.bar(verbose, steps, seconds, logs)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return history
+
+    def _initial_state(self, group: _engine.GroupSpec,
+                       previous: _engine.GroupState | None = None) -> _engine.GroupState:
+        """The model's weights and its optimizer's state, with [seed, config] axes of size 1."""
+        params = tree_expand(self._params())
+        if previous is not None:
+            return _engine.GroupState(params, previous.opt_state, previous.diverged_epoch)
+        opt = self.optimizer
+        structure = jax.tree_util.tree_structure(params)
+        saved = opt._state
+        if saved is None or saved[0] != (structure, group.optimizer, group.options):
+            tx = self.optimizer.spec.transformation()
+            opt_state = tree_expand(tx.init(self._params()))
+        else:
+            opt_state = saved[1]
+        return _engine.GroupState(params, opt_state, jnp.full((1, 1), -1, jnp.int32))
+
+    def _sync(self, state: _engine.GroupState, steps: int) -> None:
+        """Write trained weights back to the layers and keep the optimizer state."""
+        params = jax.tree_util.tree_map(lambda a: a[0, 0], state.params)
+        self._set_params(params)
+        structure = jax.tree_util.tree_structure(tree_expand(params))
+        opt = self.optimizer
+        if int(state.diverged_epoch[0, 0]) < 0:
+            opt._iterations += steps
+        object.__setattr__(
+            opt, "_state",
+            ((structure, opt.spec.kind, opt.spec.static_options), state.opt_state),
+        )
+
+    # -------------------------------------------------------- evaluate/predict
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: Any = None, steps: Any = None,
+                 callbacks: Any = None, return_dict: bool = False) -> Any:
+        """Loss (and accuracy) over the given data with the current weights."""
+        self._require_compiled("evaluate")
+        verbose = _progbar.resolve_verbose(verbose)
+        if sample_weight is not None or steps is not None:
+            raise NotSupportedError("`sample_weight` and `steps` are not supported by evaluate.")
+        del callbacks
+        self._require_built("evaluate")
+        x_arr = as_features(x, name="x", n_features=self.n_features)
+        y_arr, metric = self._targets(y, x_arr.shape[0])
+        group = self._group(metric)
+        config = _engine.group_config(group, [self.optimizer.spec], [1], [1])
+        config = jax.tree_util.tree_map(lambda a: a[0], config)
+        t0 = time.perf_counter()
+        loss, acc = _engine.evaluate_program(group)(self._params(), jnp.asarray(x_arr),
+                                                     jnp.asarray(y_arr), config)
+        logs = {"loss": float(loss)}
+        if metric is not None:
+            logs = {self._metric_names[0]: float(acc), **logs}
+        bs = 32 if batch_size is None else int(batch_size)
+        _progbar.bar(verbose, -(-x_arr.shape[0] // bs), time.perf_counter() - t0, logs)
+        if return_dict:
+            return logs
+        if metric is None:
+            return logs["loss"]
+        return [logs["loss"], logs[self._metric_names[0]]]
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
+                steps: Any = None, callbacks: Any = None) -> np.ndarray:
+        """The network's output for each row of ``x``."""
+        verbose = _progbar.resolve_verbose(verbose)
+        if steps is not None:
+            raise NotSupportedError("`steps` is not supported by predict.")
+        del callbacks
+        self._require_built("predict")
+        x_arr = as_features(x, name="x", n_features=self.n_features)
+        t0 = time.perf_counter()
+        out, _ = _engine.predict_program(self.network_spec())(self._params(), jnp.asarray(x_arr))
+        out = np.asarray(out)
+        bs = 32 if batch_size is None else int(batch_size)
+        _progbar.bar(verbose, -(-x_arr.shape[0] // bs), time.perf_counter() - t0, {})
+        return out
+
+    def __call__(self, x: Any) -> np.ndarray:
+        if isinstance(x, KerasTensor):
+            raise NotSupportedError("Calling a model on a symbolic tensor (nesting) is not supported.")
+        return self.predict(x, verbose=0)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """Same as ``predict(x, verbose=0)``."""
+        return self.predict(x, verbose=0)
+
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+        """One update on one batch; returns its loss (and accuracy) before the update."""
+        n = len(x)
+        h = self.fit(x, y, batch_size=n, epochs=1, verbose=0, shuffle=False)
+        logs = {k: v[-1] for k, v in h.history.items()}
+        if return_dict:
+            return logs
+        if not self._metric_names:
+            return logs["loss"]
+        return [logs["loss"], logs[self._metric_names[0]]]
+
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+        """Same as ``evaluate(x, y, verbose=0)``."""
+        return self.evaluate(x, y, verbose=0, return_dict=return_dict)
+
+    # --------------------------------------------------------------- summary
+
+    def summary(self, line_length: int | None = None, positions: Any = None,
+                print_fn: Any = None, **kwargs: Any) -> None:
+        """Print Keras's table: layer (type), output shape, parameter count, totals."""
+        del line_length, positions, kwargs
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=box.HEAVY_HEAD, show_lines=True, width=78)
+        table.add_column("Layer (type)", width=31)
+        table.add_column("Output Shape", width=22)
+        table.add_column("Param #", justify="right", width=13)
+        shown = self._layers if self._show_input_layer() else self._compute_layers()
+        for layer in shown:
+            shape = layer.output.shape if layer._output is not None else "?"
+            shape_txt = "(" + ", ".join("None" if s is None else str(s) for s in shape) + ")" \
+                if shape != "?" else "?"
+            table.add_row(f"{layer.name} ({type(layer).__name__})", shape_txt,
+                          f"{layer.count_params():,}")
+        trainable = self.count_params() if self.built else 0
+        opt_count = None
+        if self.optimizer is not None and self.optimizer._state is not None:
+            opt_count = _keras_optimizer_param_count(self.optimizer, trainable, 0)
+        total = trainable + (opt_count or 0)
+        console = Console(width=80, record=True, force_terminal=False, color_system=None)
+        with console.capture() as cap:
+            console.print(f'Model: "{self.name}"')
+            console.print(table)
+            console.print(f" Total params: {total:,} ({_readable_size(total * 4)})")
+            console.print(f" Trainable params: {trainable:,} ({_readable_size(trainable * 4)})")
+            console.print(" Non-trainable params: 0 (0.00 B)")
+            if opt_count is not None:
+                console.print(f" Optimizer params: {opt_count:,} ({_readable_size(opt_count * 4)})")
+        text = cap.get()
+        if print_fn is not None:
+            for line in text.rstrip("\n").split("\n"):
+                print_fn(line)
+        else:
+            print(text, end="")
+
+    def _show_input_layer(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def tree_expand(tree: Any) -> Any:
+    """Add leading [seed, config] axes of size 1 to every array of a pytree."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None, None], tree)
+
+
+class Sequential(Model):
+    """A stack of layers, as ``keras.Sequential``; ``add`` appends one."""
+
+    def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._pending: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+
+    def _default_name(self) -> str:
+        return "sequential"
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers added (without the input layer, as Keras)."""
+        return self._compute_layers() if self.built else list(self._pending)
+
+    def _show_input_layer(self) -> bool:
+        return False
+
+    def add(self, layer: Any) -> None:
+        """Append a layer (or an ``Input(...)`` tensor as the first element)."""
+        if isinstance(layer, KerasTensor):
+            if self.built or self._pending:
+                raise ConfigError("An Input can only be the first element of a Sequential model.")
+            if layer._parent is not None or not isinstance(layer._layer, InputLayer):
+                raise ConfigError("Sequential.add takes layers or an Input(...) tensor.")
+            self._start(layer)
+            return
+        if isinstance(layer, InputLayer):
+            self.add(layer.output)
+            return
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential.add takes a layer, got {type(layer).__name__}.")
+        if not self.built and not self._pending and layer._input_shape is not None:
+            self._start(Input_for(layer._input_shape))
+        if self.built:
+            self._output_tensor = layer(self._output_tensor)
+            self._layers.append(layer)
+        else:
+            self._pending.append(layer)
+
+    def _start(self, tensor: KerasTensor) -> None:
+        self._input_tensor = self._output_tensor = tensor
+        self._layers = [tensor._layer]
+        pending, self._pending = self._pending, []
+        for layer in pending:
+            self._output_tensor = layer(self._output_tensor)
+            self._layers.append(layer)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the weights for inputs of shape ``(None, n_features)``."""
+        if self.built:
+            return
+        shape = tuple(input_shape)
+        n = shape[-1]
+        if not isinstance(n, int | np.integer):
+            raise ConfigError(f"Cannot build for input shape {shape}.")
+        self._start(Input_for((int(n),)))
+
+    def pop(self) -> None:
+        """Remove the last layer."""
+        raise NotSupportedError("Sequential.pop is not supported; build a new model instead.")
+
+
+def Input_for(shape: tuple[int, ...]) -> KerasTensor:  # noqa: N802
+    """An input tensor for a Sequential model."""
+    return InputLayer(shape).output

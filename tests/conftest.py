@@ -1,0 +1,37 @@
+"""Shared test set-up: strict JAX, Keras on its JAX backend, the course's files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("GDLAB_COMPILATION_CACHE", "0")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GDLAB_SHARED", ROOT.parent / "shared"))
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ../shared (or $GDLAB_SHARED); skip the test where it is absent."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{relative} not found under {SHARED} (set GDLAB_SHARED to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def banknotes_path() -> Path:
+    """The course's banknote CSV."""
+    return shared_file("data/banknotes.csv")
+
+
+@pytest.fixture(scope="session")
+def course_notebook() -> Path:
+    """The course chapter notebook."""
+    return shared_file("course/gradient-descent.ipynb")

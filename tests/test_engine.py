@@ -1,0 +1,142 @@
+"""The engine: many models in one program give each model's own numbers."""
+
+from __future__ import annotations
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gdlab import engine, network
+from gdlab.optimizers import parse_optimizer
+
+N = 90
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, 4)).astype(np.float32)
+    y = (x[:, 0] - x[:, 2] > 0).astype(np.float32)[:, None]
+    return jnp.asarray(x), jnp.asarray(y)
+
+
+NET = network.NetworkSpec(4, (network.DenseSpec(3, ("relu",)), network.DenseSpec(1, ("sigmoid",))))
+
+
+def run(arrays, optimizers, batch_sizes, epochs, seeds=(0, 1), net=NET, init_choices=None,
+        init_index=None, n_epochs=None):
+    x, y = arrays
+    kind = parse_optimizer(optimizers[0]).kind
+    group = engine.GroupSpec(net, "binary_crossentropy", "binary_accuracy", kind, (),
+                             len(optimizers), initializer_choices=init_choices)
+    cfg = engine.group_config(group, [parse_optimizer(o) for o in optimizers], batch_sizes,
+                              epochs, initializer_index=init_index)
+    micro = engine.micro_batch_size(batch_sizes)
+    plan = engine.Plan((group,), len(seeds), N, micro, len(set(batch_sizes)) > 1,
+                       n_epochs or max(epochs), eval_sets=(("val_", N),))
+    data = engine.Data(x, (y,), (x,), ((y,),))
+    ik, sk = engine.seed_keys(seeds)
+    states, hist = engine.fit_program(plan)((cfg,), data, ik, sk)
+    return states[0], {k: np.asarray(v) for k, v in hist[0].items()}
+
+
+def test_vectorized_equals_one_at_a_time(arrays) -> None:
+    opts = ["SGD(learning_rate=0.1)", "SGD(learning_rate=0.5, momentum=0.3, nesterov=True)",
+            "SGD(learning_rate=0.05, momentum=0.9)"]
+    batch_sizes, epochs = [16, 32, 48], [4, 3, 4]
+    state, hist = run(arrays, opts, batch_sizes, epochs)
+    for c in range(3):
+        alone_state, alone = run(arrays, [opts[c]], [batch_sizes[c]], [epochs[c]],
+                                 n_epochs=max(epochs))
+        for key in hist:
+            np.testing.assert_allclose(hist[key][:, :, c], alone[key][:, :, 0], rtol=1e-5,
+                                       atol=1e-5, err_msg=key)
+        for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(alone_state.params),
+                        strict=True):
+            np.testing.assert_allclose(np.asarray(a)[:, c], np.asarray(b)[:, 0], rtol=1e-5,
+                                       atol=1e-5)
+    # The 3-epoch configuration stopped after its epochs.
+    assert np.isnan(hist["loss"][3, :, 1]).all() and np.isfinite(hist["loss"][:3, :, 1]).all()
+
+
+def test_common_random_numbers_and_seeds(arrays) -> None:
+    state, _ = run(arrays, ["SGD(learning_rate=0.1)", "SGD(learning_rate=0.2)"], [16, 16],
+                   [1, 1])
+    init, _ = run(arrays, ["SGD(learning_rate=0.1)", "SGD(learning_rate=0.2)"], [16, 16], [0, 0],
+                  n_epochs=1)
+    k = np.asarray(init.params[0]["kernel"])
+    np.testing.assert_array_equal(k[:, 0], k[:, 1])  # same seed: same initial weights
+    assert not np.array_equal(k[0, 0], k[1, 0])  # different seeds differ
+
+
+def test_per_model_initializer_choice(arrays) -> None:
+    choices = (("zeros", "he_normal"), None)
+    state, _ = run(arrays, ["SGD(learning_rate=0.1)"] * 2, [16, 16], [0, 0], n_epochs=1,
+                   init_choices=choices, init_index=np.array([[0, 0], [1, 0]]))
+    k = np.asarray(state.params[0]["kernel"])
+    assert np.all(k[:, 0] == 0) and np.all(k[:, 1] != 0)
+
+
+def test_divergent_model_does_not_disturb_others(arrays) -> None:
+    opts = ["SGD(learning_rate=0.1)", "SGD(learning_rate=1e12)"]
+    state, hist = run(arrays, opts, [16, 16], [5, 5])
+    _, alone = run(arrays, opts[:1], [16], [5])
+    np.testing.assert_allclose(hist["loss"][:, :, 0], alone["loss"][:, :, 0], rtol=1e-6)
+    div = np.asarray(state.diverged_epoch)
+    assert (div[:, 0] == -1).all() and (div[:, 1] >= 0).all()
+    for s in range(2):
+        e = div[s, 1]
+        assert np.isnan(hist["loss"][e:, s, 1]).all()
+        assert np.isfinite(hist["loss"][:e, s, 1]).all()
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(state.params))
+
+
+def test_bit_identical_on_repeat(arrays) -> None:
+    _, a = run(arrays, ["Adam(learning_rate=0.01)"], [16], [3])
+    _, b = run(arrays, ["Adam(learning_rate=0.01)"], [16], [3])
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def _compiled_programs(fn) -> list[str]:
+    """Names of the programs XLA compiled while running ``fn``."""
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return [r.getMessage().split()[1] for r in records if r.getMessage().startswith("Compiling ")]
+
+
+def test_new_numbers_reuse_the_compiled_program(arrays) -> None:
+    engine.fit_program.cache_clear()
+    first = _compiled_programs(lambda: run(arrays, ["SGD(learning_rate=0.1)"], [16], [2]))
+    assert "jit(run)" in first
+    second = _compiled_programs(
+        lambda: run(arrays, ["SGD(learning_rate=0.3, momentum=0.5)"], [16], [2]))
+    assert "jit(run)" not in second
+
+
+def test_progress_listener_sees_every_epoch(arrays) -> None:
+    x, y = arrays
+    group = engine.GroupSpec(NET, "binary_crossentropy", None, "sgd", (), 1)
+    cfg = engine.group_config(group, [parse_optimizer("sgd")], [32], [3])
+    plan = engine.Plan((group,), 1, N, 32, False, 3, progress=True)
+    seen: list[int] = []
+    engine.set_progress_listener(seen.append)
+    try:
+        ik, sk = engine.seed_keys([0])
+        _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), ik, sk)
+        jax.block_until_ready(hist)
+        jax.effects_barrier()
+    finally:
+        engine.set_progress_listener(None)
+    assert seen == [0, 1, 2]
