@@ -83,7 +83,7 @@ def test_get_dummies_bool_targets_and_dataframes_work() -> None:
     df = pd.DataFrame(rng.normal(size=(90, 3)), columns=list("abc"))
     labels = pd.Series(np.repeat(["x", "y", "z"], 30))
     y = pd.get_dummies(labels)
-    assert y.dtypes.iloc[0] == bool
+    assert y.dtypes.iloc[0] is np.dtype(bool)
     model = Sequential([Dense(3, input_shape=(3,), activation="softmax")])
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     h = model.fit(df, y, epochs=2, verbose=0)

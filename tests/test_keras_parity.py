@@ -10,6 +10,7 @@ metrics, a dropped last batch) each break it.
 from __future__ import annotations
 
 import ast
+
 import jax
 import numpy as np
 import optax

@@ -258,7 +258,7 @@ def _init_model(group: GroupSpec, key: jax.Array, cfg: GroupConfig) -> GroupStat
         if choices is None:
             kernel = _initializers.get(layer.kernel_initializer)(kk, shape)
         else:
-            fns = [lambda k, f=_initializers.get(n): f(k, shape) for n in choices]
+            fns = [lambda k, f=_initializers.get(n), s=shape: f(k, s) for n in choices]
             kernel = lax.switch(cfg.initializer_index[i], fns, kk)
         d = {"kernel": kernel}
         if layer.use_bias:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import gc
 
 import jax.numpy as jnp
 import numpy as np

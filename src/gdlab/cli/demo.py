@@ -1,45 +1,13 @@
-"""The ``gdlab`` command line (typer + rich).
-
-Errors that are the user's to fix (bad flags, bad data, bad settings) print one
-line and exit with code 2; ``--debug`` shows the traceback instead.
-"""
+"""``gdlab demo``: the course's logistic regression, printed history."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gdlab import __version__
-
-app = typer.Typer(
-    name="gdlab",
-    help="gdlab, the gradient descent lab: train many small dense networks at once and see "
-         "how learning rate, batch size, optimizer and initialization change training.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-_DEBUG = False
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"gdlab {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-) -> None:
-    global _DEBUG
-    _DEBUG = debug
+from gdlab.cli import app
 
 
 @app.command()
@@ -107,32 +75,3 @@ def demo(
     console.print(table)
     console.print(f"Test accuracy: {test_acc * 100:.1f} % (loss {test_loss:.4f}) on "
                   f"{len(y_te)} held-out rows; {len(classes)} classes, {x.shape[1]} features.")
-
-
-def main() -> None:
-    """Entry point: run the app, turning gdlab's errors into one line and exit code 2."""
-    from gdlab.errors import GdlabError
-
-    try:
-        app(standalone_mode=False)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        print("Aborted.", file=sys.stderr)
-        sys.exit(130)
-    except (GdlabError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        if _DEBUG:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except typer.TyperException as e:  # usage errors: bad flags or values
-        message = e.format_message() if hasattr(e, "format_message") else str(e)
-        if message:  # empty after `gdlab` alone, which has printed the help
-            print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(getattr(e, "exit_code", 2))
-    except Exception as e:
-        if _DEBUG:
-            raise
-        print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)",
-              file=sys.stderr)
-        sys.exit(1)
