@@ -1,0 +1,266 @@
+"""Sweep results: tidy tables, the course's wide layout, summaries, Parquet files.
+
+The canonical form is tidy: one row per configuration x seed x epoch x metric,
+with the swept settings as columns. Epochs are numbered from 0, as Keras's
+``History.epoch``; "after epoch e" means e + 1 epochs of training.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gdlab.errors import ConfigError, DataError
+from gdlab.specs import SweepSpec
+
+METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+_META_KEY = b"gdlab"
+
+
+def _metric_sort(metrics: Sequence[str]) -> list[str]:
+    order = {m: i for i, m in enumerate(METRIC_ORDER)}
+    return sorted(metrics, key=lambda m: (order.get(m, len(order)), m))
+
+
+def _axis_values(spec: SweepSpec) -> dict[str, list[Any]]:
+    """Per axis, each configuration's value: numbers stay numbers, the rest are labels."""
+    labels = spec.labels()
+    out = {}
+    for axis in spec.axes:
+        raw = [dict(p).get(axis) for p in spec.points]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+        out[axis] = raw if numeric else [lab[axis] for lab in labels]
+    return out
+
+
+@dataclass
+class SweepResult:
+    """The outcome of a sweep: per-epoch metrics of every configuration x seed.
+
+    ``history[metric]`` is ``[epochs, seeds, configs]`` with NaN where a run had
+    already stopped (fewer epochs) or diverged; ``diverged_epoch[seed, config]``
+    is the epoch a run diverged (-1: never). ``params[config]`` holds its final
+    weights stacked over seeds (not saved to Parquet).
+    """
+
+    spec: SweepSpec
+    history: dict[str, np.ndarray]
+    diverged_epoch: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    params: list[Any] | None = None
+
+    # --------------------------------------------------------------- shape
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names, in a readable order."""
+        return _metric_sort(list(self.history))
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs of the longest configuration."""
+        return next(iter(self.history.values())).shape[0]
+
+    @property
+    def setting_names(self) -> list[str]:
+        """One label per configuration (axis values joined)."""
+        return self.spec.setting_names()
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """Each configuration's epoch count."""
+        return np.array([c.epochs for c in self.spec.configs()])
+
+    # -------------------------------------------------------------- tables
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per configuration x seed x epoch x metric (runs past their epochs omitted).
+
+        Columns: ``sweep, config, setting, <axes...>, seed, epoch, metric, value,
+        diverged_epoch`` (-1 when the run never diverged).
+        """
+        epochs = self.epochs
+        seeds = np.asarray(self.spec.seeds)
+        n_e, n_s, n_c = self.n_epochs, len(seeds), self.spec.n_configs
+        e_idx, s_idx, c_idx = np.meshgrid(np.arange(n_e), np.arange(n_s), np.arange(n_c),
+                                          indexing="ij")
+        keep = (e_idx < epochs[c_idx]).ravel()
+        names = np.asarray(self.setting_names, dtype=object)
+        axes = _axis_values(self.spec)
+        frames = []
+        for metric in self.metrics:
+            cols = {
+                "sweep": self.spec.name,
+                "config": c_idx.ravel()[keep],
+                "setting": names[c_idx.ravel()[keep]],
+            }
+            for axis, values in axes.items():
+                cols[axis] = np.asarray(values, dtype=object)[c_idx.ravel()[keep]]
+            cols["seed"] = seeds[s_idx.ravel()[keep]]
+            cols["epoch"] = e_idx.ravel()[keep]
+            cols["metric"] = metric
+            cols["value"] = self.history[metric].ravel()[keep].astype(np.float64)
+            cols["diverged_epoch"] = self.diverged_epoch[s_idx.ravel()[keep],
+                                                         c_idx.ravel()[keep]]
+            frames.append(pd.DataFrame(cols))
+        df = pd.concat(frames, ignore_index=True)
+        for axis, values in axes.items():
+            if all(isinstance(v, int | float) for v in values):
+                df[axis] = pd.to_numeric(df[axis])
+            else:
+                df[axis] = df[axis].astype(str)
+        return df
+
+    def wide(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """The course's layout, averaged over seeds: index epoch, columns (setting, metric)."""
+        metrics = list(metrics or self.metrics)
+        for m in metrics:
+            if m not in self.history:
+                raise ConfigError(f"No metric {m!r}; this sweep has {', '.join(self.metrics)}.")
+        names = self.setting_names
+        data = {}
+        for c, name in enumerate(names):
+            for m in metrics:
+                data[(name, m)] = _nanmean(self.history[m][:, :, c])
+        level = self.spec.axes[0] if len(self.spec.axes) == 1 else "setting"
+        df = pd.DataFrame(data, index=pd.RangeIndex(self.n_epochs, name="epoch"))
+        df.columns = pd.MultiIndex.from_tuples(df.columns, names=[level, "metric"])
+        return df
+
+    def final(self) -> pd.DataFrame:
+        """Each run's last-epoch metrics: one row per configuration x seed."""
+        epochs = self.epochs
+        rows = []
+        for c, name in enumerate(self.setting_names):
+            for s, seed in enumerate(self.spec.seeds):
+                row = {"config": c, "setting": name, "seed": seed,
+                       "diverged_epoch": int(self.diverged_epoch[s, c])}
+                for m in self.metrics:
+                    row[m] = float(self.history[m][epochs[c] - 1, s, c])
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Per configuration: final metrics as mean, std and a t-interval over seeds; diverged count.
+
+        Diverged runs are left out of the statistics and counted in ``diverged``.
+        """
+        from scipy import stats
+
+        final = self.final()
+        axes = _axis_values(self.spec)
+        rows = []
+        for c, name in enumerate(self.setting_names):
+            runs = final[final.config == c]
+            row: dict[str, Any] = {"config": c, "setting": name}
+            for axis, values in axes.items():
+                row[axis] = values[c]
+            row["seeds"] = len(runs)
+            row["diverged"] = int((runs.diverged_epoch >= 0).sum())
+            for m in self.metrics:
+                v = runs[m].dropna().to_numpy()
+                n = len(v)
+                mean = float(v.mean()) if n else np.nan
+                std = float(v.std(ddof=1)) if n > 1 else np.nan
+                half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) \
+                    if n > 1 else np.nan
+                row[f"{m}_mean"], row[f"{m}_std"] = mean, std
+                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean - half, mean + half
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------- Parquet
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything needed to rebuild this result from its tidy table."""
+        return {"spec": self.spec.to_dict(), "metrics": self.metrics,
+                "n_epochs": self.n_epochs, "meta": self.meta}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the tidy table to Parquet with the sweep's settings as metadata (atomically)."""
+        return save_results([self], path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepResult:
+        """Read a result written by :meth:`save` (a file holding one sweep)."""
+        results = load_results(path)
+        if len(results) != 1:
+            raise DataError(f"{path} holds {len(results)} sweeps; use gdlab.results.load_results.")
+        return results[0]
+
+
+def _nanmean(a: np.ndarray) -> np.ndarray:
+    count = (~np.isnan(a)).sum(axis=1)
+    total = np.where(np.isnan(a), 0.0, a).sum(axis=1)
+    with np.errstate(all="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def save_results(results: Sequence[SweepResult], path: str | Path) -> Path:
+    """Write several sweeps' tidy tables to one Parquet file, atomically."""
+    import os
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    frames = [r.tidy() for r in results]
+    table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[_META_KEY] = json.dumps({"version": 1,
+                                  "sweeps": [r.metadata() for r in results]}).encode()
+    table = table.replace_schema_metadata(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(path: str | Path) -> list[SweepResult]:
+    """Read every sweep stored in a Parquet file written by :func:`save_results`."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise DataError(f"{path} is not a readable Parquet file: {e}") from None
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise DataError(f"{path} was not written by gdlab (no gdlab metadata).")
+    meta = json.loads(raw)
+    df = table.to_pandas()
+    out = []
+    for sweep in meta["sweeps"]:
+        spec = SweepSpec.from_dict(sweep["spec"])
+        part = df[df["sweep"] == spec.name]
+        n_e, n_s, n_c = sweep["n_epochs"], len(spec.seeds), spec.n_configs
+        seed_pos = {s: i for i, s in enumerate(spec.seeds)}
+        s_idx = part["seed"].map(seed_pos).to_numpy()
+        c_idx = part["config"].to_numpy()
+        e_idx = part["epoch"].to_numpy()
+        history = {}
+        for metric in sweep["metrics"]:
+            arr = np.full((n_e, n_s, n_c), np.nan, np.float32)
+            sel = (part["metric"] == metric).to_numpy()
+            arr[e_idx[sel], s_idx[sel], c_idx[sel]] = part["value"].to_numpy()[sel]
+            history[metric] = arr
+        diverged = np.full((n_s, n_c), -1, np.int32)
+        diverged[s_idx, c_idx] = part["diverged_epoch"].to_numpy()
+        out.append(SweepResult(spec, history, diverged, sweep.get("meta", {})))
+    return out

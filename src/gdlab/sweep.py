@@ -1,0 +1,103 @@
+"""``gdlab.sweep``: one call trains every configuration x seed of a grid.
+
+>>> result = gdlab.sweep(data, grid={"learning_rate": [0.01, 0.05, 0.1, 0.5]},
+...                      optimizer="sgd", batch_size=16, epochs=10, seeds=10)
+>>> result.wide()        # the course's layout, averaged over seeds
+>>> result.summary()     # final metrics with spread and a 95 % interval
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gdlab import executor as _executor
+from gdlab.errors import ConfigError
+from gdlab.results import SweepResult
+from gdlab.specs import SweepSpec, format_hidden, sweep_spec
+
+
+def base_from_model(model: Any) -> dict[str, Any]:
+    """Base settings read from a compiled ``gdlab.keras`` model.
+
+    The hidden layers' sizes, their (common) activation and initializers, the
+    output activation, the loss and the optimizer become sweep settings.
+    """
+    from gdlab.keras.models import Model
+
+    if not isinstance(model, Model):
+        raise ConfigError(f"`model` must be a gdlab.keras model, got {type(model).__name__}.")
+    spec = model.network_spec()
+    hidden = spec.layers[:-1]
+    acts = {layer.activation for layer in hidden}
+    if any(len(a) != 1 for a in acts) or len(acts) > 1:
+        raise ConfigError(
+            "A sweep's base model needs one activation shared by its hidden layers; "
+            f"this model has {sorted(acts)}."
+        )
+    inits = {layer.kernel_initializer for layer in spec.layers}
+    if len(inits) > 1:
+        raise ConfigError(
+            f"A sweep's base model needs one kernel initializer, this model has {sorted(inits)}."
+        )
+    base: dict[str, Any] = {
+        "hidden": format_hidden(tuple(layer.units for layer in hidden)),
+        "kernel_initializer": inits.pop(),
+        "bias_initializer": spec.layers[0].bias_initializer,
+        "output_activation": spec.output_activation,
+    }
+    if acts:
+        base["activation"] = next(iter(acts))[0]
+    if model.optimizer is not None:
+        base["optimizer"] = model.optimizer.spec
+        base["loss"] = model.loss
+    return base
+
+
+def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
+          configs: Sequence[Mapping[str, Any]] | None = None, seeds: int | Sequence[int] = 5,
+          model: Any = None, name: str | None = None, progress: bool | str = "auto",
+          memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
+          max_models_per_call: int | None = None, keep_params: bool = True,
+          **settings: Any) -> SweepResult:
+    """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
+
+    ``data`` is a prepared dataset (``gdlab.preprocessing.prepare``), a dict or a
+    tuple ``(x_train, y_train[, x_test, y_test])``. ``settings`` are the base
+    configuration (``optimizer``, ``learning_rate``, ``batch_size``, ``epochs``,
+    ``hidden``, ``activation``, ``kernel_initializer``, ``loss``, ...); ``model``
+    may give them as a compiled ``gdlab.keras`` model instead.
+    """
+    base = dict(base_from_model(model)) if model is not None else {}
+    base.update(settings)
+    axes = list(grid) if grid else []
+    spec = sweep_spec(name or (", ".join(axes) if axes else "sweep"), base=base, grid=grid,
+                      configs=configs, seeds=seeds)
+    return run(spec, data, progress=progress, memory_budget=memory_budget,
+               max_models_per_call=max_models_per_call, keep_params=keep_params)
+
+
+def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
+        memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
+        max_models_per_call: int | None = None, keep_params: bool = True) -> SweepResult:
+    """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
+    from gdlab import __version__
+    from gdlab.progress import progress_bar
+
+    td = _executor.training_data(data)
+    t0 = time.perf_counter()
+    with progress_bar(f"{spec.name}: {spec.n_models} models", progress) as update:
+        raw = _executor.run_programs(spec, td, memory_budget=memory_budget,
+                                     max_models_per_call=max_models_per_call,
+                                     progress=update, keep_params=keep_params)
+    import jax
+
+    meta = {
+        "data": td.description,
+        "programs": raw.n_programs,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "versions": {"gdlab": __version__, "jax": jax.__version__},
+    }
+    return SweepResult(spec, raw.history, raw.diverged_epoch, meta,
+                       raw.params if keep_params else None)

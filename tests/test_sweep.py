@@ -1,0 +1,198 @@
+"""Sweeps: one call, one program, each model's own numbers."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+import gdlab.sweep as gs
+from gdlab import executor
+from gdlab.errors import ConfigError, DataError
+from gdlab.results import SweepResult, load_results
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] - x[:, 3] + 0.3 * rng.normal(size=150) > 0).astype(int)
+    return x[:110], y[:110], x[110:], y[110:]
+
+
+@pytest.fixture(scope="module")
+def banknotes(banknotes_path):
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    df = pd.read_csv(banknotes_path)
+    x, y = df.drop(columns="class").to_numpy(float), df["class"].to_numpy()
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=42)
+    scaler = StandardScaler().fit(x_tr)
+    return scaler.transform(x_tr), y_tr, scaler.transform(x_te), y_te
+
+
+MIXED = [
+    {"optimizer": "SGD(learning_rate=0.1)", "batch_size": 16, "epochs": 4},
+    {"optimizer": "SGD(learning_rate=0.05, momentum=0.3, nesterov=True)", "batch_size": 32,
+     "epochs": 3},
+    {"optimizer": "Adam(learning_rate=0.01)", "batch_size": 48, "epochs": 4},
+    {"optimizer": "RMSprop(learning_rate=0.01)", "batch_size": 16, "epochs": 4,
+     "kernel_initializer": "he_normal"},
+    {"optimizer": "RMSprop(learning_rate=0.01)", "batch_size": 16, "epochs": 4,
+     "kernel_initializer": "zeros", "activation": "tanh"},
+    {"optimizer": "Adagrad(learning_rate=0.1)", "batch_size": 16, "epochs": 2, "hidden": "5-3"},
+]
+
+
+def test_vectorized_sweep_equals_each_configuration_alone(data) -> None:
+    together = gs.sweep(data, configs=MIXED, hidden="4", seeds=[0, 5], progress=False)
+    assert together.meta["programs"] == 1
+    for c, cfg in enumerate(MIXED):
+        alone = gs.sweep(data, configs=[cfg], hidden="4", seeds=[0, 5], progress=False)
+        n = cfg["epochs"]
+        for m in together.metrics:
+            np.testing.assert_allclose(together.history[m][:n, :, c], alone.history[m][:, :, 0],
+                                       rtol=1e-5, atol=1e-5, err_msg=f"{cfg} {m}")
+        for a, b in zip(jax.tree.leaves(together.params[c]), jax.tree.leaves(alone.params[0]),
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    epochs = together.epochs
+    for c in range(len(MIXED)):
+        assert np.isfinite(together.history["loss"][: epochs[c], :, c]).all()
+        assert np.isnan(together.history["loss"][epochs[c]:, :, c]).all()
+
+
+def test_divergent_configuration_does_not_disturb_the_others(data) -> None:
+    grid = {"learning_rate": [0.1, 100.0, 1e9]}
+    r = gs.sweep(data, grid=grid, optimizer="sgd", hidden="8", epochs=6, seeds=3,
+                 progress=False, kernel_initializer="he_normal")
+    sane = gs.sweep(data, grid={"learning_rate": [0.1]}, optimizer="sgd", hidden="8", epochs=6,
+                    seeds=3, progress=False, kernel_initializer="he_normal")
+    np.testing.assert_allclose(r.history["loss"][:, :, 0], sane.history["loss"][:, :, 0],
+                               rtol=1e-6)
+    assert (r.diverged_epoch[:, 0] == -1).all()
+    assert (r.diverged_epoch[:, 2] >= 0).all()
+    summary = r.summary().set_index("setting")
+    assert summary.loc["1e+09", "diverged"] == 3 and summary.loc["0.1", "diverged"] == 0
+    tidy = r.tidy()
+    assert (tidy[tidy.setting == "1e+09"].diverged_epoch >= 0).all()
+
+
+def test_results_do_not_depend_on_the_chunk_size(data) -> None:
+    kwargs = dict(grid={"learning_rate": [0.01, 0.1], "batch_size": [16, 32]}, optimizer="adam",
+                  hidden="6", epochs=3, seeds=5, progress=False)
+    whole = gs.sweep(data, **kwargs)
+    chunked = gs.sweep(data, max_models_per_call=4, **kwargs)  # one seed (4 models) per call
+    for m in whole.metrics:
+        np.testing.assert_array_equal(whole.history[m], chunked.history[m], err_msg=m)
+
+
+def test_same_study_same_seed_gives_identical_numbers(data) -> None:
+    a = gs.sweep(data, grid={"learning_rate": [0.05]}, epochs=2, seeds=2, progress=False)
+    b = gs.sweep(data, grid={"learning_rate": [0.05]}, epochs=2, seeds=2, progress=False)
+    pd.testing.assert_frame_equal(a.tidy(), b.tidy())
+    c = gs.sweep(data, grid={"learning_rate": [0.05]}, epochs=2, seeds=[7, 8], progress=False)
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+
+
+def test_parquet_round_trip(tmp_path, data) -> None:
+    r = gs.sweep(data, grid={"optimizer": ["sgd", "Adam(learning_rate=0.01)"]}, epochs=3,
+                 seeds=2, progress=False, name="optimizers")
+    path = r.save(tmp_path / "results.parquet")
+    back = SweepResult.load(path)
+    assert back.spec == r.spec
+    pd.testing.assert_frame_equal(back.tidy(), r.tidy())
+    pd.testing.assert_frame_equal(back.summary(), r.summary())
+    assert back.meta["data"]["n_train"] == 110
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    with pytest.raises(DataError, match="not written by gdlab"):
+        pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "other.parquet")
+        load_results(tmp_path / "other.parquet")
+
+
+def test_tidy_wide_and_summary_tables(data) -> None:
+    r = gs.sweep(data, grid={"batch_size": [16, 32]}, optimizer="sgd", epochs=3, seeds=4,
+                 progress=False)
+    tidy = r.tidy()
+    assert len(tidy) == 2 * 4 * 3 * 4  # configs x seeds x epochs x metrics
+    assert {"batch_size", "seed", "epoch", "metric", "value"} <= set(tidy.columns)
+    assert tidy.batch_size.dtype.kind == "i"
+    wide = r.wide()
+    assert wide.columns.names == ["batch_size", "metric"]
+    assert list(wide.index) == [0, 1, 2]
+    mean = tidy.query("batch_size == 32 and metric == 'loss' and epoch == 2").value.mean()
+    assert wide[("32", "loss")].iloc[2] == pytest.approx(mean, rel=1e-6)
+    summary = r.summary()
+    final = tidy.query("batch_size == 16 and metric == 'test_accuracy' and epoch == 2").value
+    row = summary.iloc[0]
+    assert row.test_accuracy_mean == pytest.approx(final.mean())
+    assert row.test_accuracy_std == pytest.approx(final.std(ddof=1))
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 3) * final.std(ddof=1) / 2
+    assert row.test_accuracy_ci_high == pytest.approx(final.mean() + half)
+
+
+def test_base_from_a_keras_model(data) -> None:
+    import gdlab.keras as gk
+
+    model = gk.Sequential([gk.layers.Dense(4, input_shape=(4,), activation="tanh",
+                                           kernel_initializer="he_uniform"),
+                           gk.layers.Dense(1, activation="sigmoid",
+                                           kernel_initializer="he_uniform")])
+    model.compile(optimizer=gk.optimizers.RMSprop(learning_rate=0.02),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    r = gs.sweep(data, model=model, grid={"batch_size": [16, 32]}, epochs=2, seeds=1,
+                 progress=False)
+    cfg = r.spec.configs()[0]
+    assert cfg.hidden == (4,) and cfg.activation == "tanh"
+    assert cfg.kernel_initializer == "he_uniform"
+    assert cfg.optimizer.kind == "rmsprop" and cfg.learning_rate == 0.02
+
+
+def test_bad_sweeps_fail_before_training(data) -> None:
+    with pytest.raises(ConfigError, match="batch_size 512 is larger than the 110 training rows"):
+        gs.sweep(data, grid={"batch_size": [16, 512]}, progress=False)
+    with pytest.raises(DataError, match="single class"):
+        gs.sweep((data[0], np.zeros(110, int)), grid={"batch_size": [16]}, progress=False)
+
+
+def test_batch_sizes_without_a_useful_common_divisor_get_their_own_programs() -> None:
+    assert executor.batch_size_clusters([16, 32, 64, 128]) == [[16, 32, 64, 128]]
+    assert executor.batch_size_clusters([10, 16, 32]) == [[10], [16, 32]]
+
+
+def test_multiclass_sweep_uses_softmax_and_one_hot(data) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 3)).astype(np.float32)
+    y = np.argmax(x @ rng.normal(size=(3, 3)), axis=1)
+    r = gs.sweep((x, y), grid={"learning_rate": [0.01, 0.1]}, optimizer="adam", epochs=3,
+                 seeds=2, progress=False)
+    assert r.params[0][-1]["kernel"].shape == (2, 3, 3)  # seeds, fan_in, classes
+    assert set(r.metrics) == {"loss", "accuracy"}
+
+
+def test_the_course_four_sweeps_are_one_call_each(banknotes) -> None:
+    lr = gs.sweep(banknotes, grid={"learning_rate": [0.01, 0.05, 0.1, 0.5]}, optimizer="sgd",
+                  batch_size=16, epochs=10, seeds=10, progress=False)
+    bs = gs.sweep(banknotes, grid={"batch_size": [16, 32, 64, 128]}, optimizer="sgd",
+                  epochs=10, seeds=10, progress=False)
+    opt = gs.sweep(banknotes, grid={"optimizer": [
+        "SGD(learning_rate=0.01)", "SGD(learning_rate=0.01, momentum=0.3)",
+        "SGD(learning_rate=0.01, momentum=0.3, nesterov=True)", "Adam(learning_rate=0.01)",
+        "Adagrad(learning_rate=0.01)", "RMSprop(learning_rate=0.01)"]},
+        batch_size=16, epochs=5, seeds=10, progress=False)
+    init = gs.sweep(banknotes, grid={"kernel_initializer": [
+        "zeros", "uniform", "normal", "he_normal", "lecun_uniform"]},
+        optimizer="rmsprop", batch_size=16, epochs=5, seeds=10, progress=False)
+    assert all(r.meta["programs"] == 1 for r in (lr, bs, opt, init))
+    final_loss = lr.summary().set_index("setting")["loss_mean"]
+    assert final_loss["0.5"] < final_loss["0.1"] < final_loss["0.05"] < final_loss["0.01"]
+    # Per epoch, a batch of 128 makes 8x fewer updates than 16: it learns less per epoch.
+    acc = bs.summary().set_index("setting")["accuracy_mean"]
+    assert acc["16"] > acc["32"] > acc["64"] > acc["128"]
+    # Common random numbers: batch 16 with 'sgd' is the lr=0.01 configuration, seed for seed.
+    np.testing.assert_array_equal(bs.history["loss"][:, :, 0], lr.history["loss"][:, :, 0])
+    assert opt.wide().shape == (5, 6 * 4) and init.wide().shape == (5, 5 * 4)
