@@ -45,6 +45,7 @@ def _root(
 
 def _register_commands() -> None:
     from gdlab.cli import demo  # noqa: F401
+    from gdlab.cli import explore  # noqa: F401
 
 
 def main() -> None:
