@@ -344,6 +344,9 @@ def test_builtin_names_and_unknown_names() -> None:
                                           r"Valid datasets: banknotes, blobs, .*\.csv or "
                                           r"\.parquet file"):
         datasets.load("wines")
+    with pytest.raises(ConfigError, match=r"Unknown option 'task' for the wine dataset; valid "
+                                          r"options: course_names\."):
+        datasets.load("wine", task="binary")
     with pytest.raises(ConfigError, match=r"The wine dataset's target is 'Class'; got "
                                           r"target='quality'"):
         datasets.load("wine", target="quality")
@@ -395,13 +398,14 @@ def test_target_guess_is_unambiguous_or_asks() -> None:
         datasets.from_frame(_frame(label=[1, 0, 1, 0]))
 
 
-def test_non_numeric_features_are_named_and_one_hot_is_offered() -> None:
+def test_non_numeric_features_are_named_and_one_hot_is_offered(tmp_path) -> None:
     df = _frame(color=["red", "blue", "red", "green"])
+    df.to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(DataError, match=r"Feature columns of t\.csv are not numeric: 'color' "
-                                        r"\(.*, e\.g\. 'red', 'blue', 'green'\)\. Encode them as "
-                                        r"numbers, or pass categorical='onehot' \(CLI: --one-hot\)"):
-        datasets._from_frame(df, "class", name="t", source="t.csv", where="t.csv",
-                             features=None, task=None, missing="error", categorical="error")
+                                        r"\(.*, e\.g\. 'red', 'blue', 'green'\)\. Encode them "
+                                        r"as numbers, or pass categorical='onehot' \(CLI: "
+                                        r"--one-hot\) to one-hot encode them\.$"):
+        datasets.load_csv(tmp_path / "t.csv", "class")
     ds = datasets.from_frame(df, "class", categorical="onehot")
     assert ds.feature_names == ("alpha", "beta", "color=blue", "color=green", "color=red")
     np.testing.assert_array_equal(ds.x[:, 2:], [[0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0]])

@@ -62,12 +62,11 @@ def baseline(dataset: Dataset, *, prepared: Prepared | None = None, cv: int = 5,
     if classification:
         smallest = min(c for c in dataset.class_counts().values() if c > 0)
         if smallest < cv:
+            fix = (f"Use cv={smallest}." if smallest >= 2
+                   else "Drop that class or collect more rows.")
             raise ConfigError(
                 f"{cv}-fold stratified cross-validation needs at least {cv} rows of every "
-                f"class; the smallest class of {dataset.name!r} has {smallest}. Use cv={max(2, smallest)}."
-                if smallest >= 2 else
-                f"Cross-validation needs at least 2 rows of every class; a class of "
-                f"{dataset.name!r} has {smallest}."
+                f"class; the smallest class of {dataset.name!r} has {smallest}. {fix}"
             )
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
     else:

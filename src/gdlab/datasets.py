@@ -783,6 +783,13 @@ def load(name_or_path: str | os.PathLike[str], target: str | None = None,
         if name not in BUILTIN:
             error = unknown_name("dataset", name, BUILTIN)
             raise ConfigError(f"{error} Or pass the path of a .csv or .parquet file.")
+        import inspect
+
+        valid = inspect.signature(BUILTIN[name]).parameters
+        unknown = sorted(set(kw) - set(valid))
+        if unknown:
+            raise ConfigError(f"Unknown option {unknown[0]!r} for the {name} dataset; valid "
+                              f"options: {', '.join(valid) or 'none'}.")
         dataset = BUILTIN[name](**kw)
         if target is not None and target != dataset.target:
             raise ConfigError(f"The {name} dataset's target is {dataset.target!r}; "
