@@ -44,8 +44,8 @@ def _root(
 
 
 def _register_commands() -> None:
+    import gdlab.cli.explore  # noqa: F401
     from gdlab.cli import demo  # noqa: F401
-    from gdlab.cli import explore  # noqa: F401
 
 
 def main() -> None:
