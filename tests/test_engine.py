@@ -38,8 +38,7 @@ def run(arrays, optimizers, batch_sizes, epochs, seeds=(0, 1), net=NET, init_cho
     plan = engine.Plan((group,), len(seeds), N, micro, len(set(batch_sizes)) > 1,
                        n_epochs or max(epochs), eval_sets=(("val_", N),))
     data = engine.Data(x, (y,), (x,), ((y,),))
-    ik, sk = engine.seed_keys(seeds)
-    states, hist = engine.fit_program(plan)((cfg,), data, ik, sk)
+    states, hist = engine.fit_program(plan)((cfg,), data, engine.seed_array(seeds))
     return states[0], {k: np.asarray(v) for k, v in hist[0].items()}
 
 
@@ -133,8 +132,7 @@ def test_progress_listener_sees_every_epoch(arrays) -> None:
     seen: list[int] = []
     engine.set_progress_listener(seen.append)
     try:
-        ik, sk = engine.seed_keys([0])
-        _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), ik, sk)
+        _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))
         jax.block_until_ready(hist)
         jax.effects_barrier()
     finally:

@@ -87,7 +87,8 @@ class GroupSpec:
     ``activation_choices[l]`` (when given) lists the activations that layer ``l``
     takes across the group's models, chosen per model by index; likewise
     ``initializer_choices`` for kernel initializers. ``None`` keeps the layer's
-    own (static) setting.
+    own (static) setting. ``accumulate=False`` says every model of the group
+    updates after each micro-batch (its batch size is the program's micro-batch).
     """
 
     network: _network.NetworkSpec
@@ -98,6 +99,7 @@ class GroupSpec:
     n_configs: int = 1
     activation_choices: tuple[tuple[str, ...] | None, ...] | None = None
     initializer_choices: tuple[tuple[str, ...] | None, ...] | None = None
+    accumulate: bool = True
 
     @property
     def from_logits(self) -> bool:
@@ -134,6 +136,12 @@ class Plan:
     shuffle: bool = True
     eval_sets: tuple[tuple[str, int], ...] = ()
     progress: bool = False
+    fast_compile: bool = False
+
+    @property
+    def compiler_options(self) -> dict[str, int] | None:
+        """XLA options: small programs compile at optimization level 0 (3x faster to build)."""
+        return {"xla_backend_optimization_level": 0} if self.fast_compile else None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -185,24 +193,25 @@ def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
         raise ConfigError(
             f"A group of {n} configurations needs {n} optimizers, batch sizes and epoch counts."
         )
-    hp: dict[str, jax.Array] = {}
+    hp: dict[str, np.ndarray] = {}
     for name in group.hparam_names:
         values = [spec.params[name] for spec in optimizers]
         if any(v is None for v in values):
             raise ConfigError(f"Optimizer setting {name!r} is missing in some configurations.")
         if isinstance(values[0], bool):
-            hp[name] = jnp.asarray(np.array(values, dtype=bool))
+            hp[name] = np.array(values, dtype=bool)
         else:
-            hp[name] = jnp.asarray(np.array(values, dtype=np.float64).astype(np.float32))
+            hp[name] = np.array(values, dtype=np.float64).astype(np.float32)
     n_layers = len(group.network.layers)
     act = np.zeros((n, n_layers), np.int32) if activation_index is None else activation_index
     ini = np.zeros((n, n_layers), np.int32) if initializer_index is None else initializer_index
+    # NumPy arrays: a jitted program takes them as they are (jnp.asarray would compile).
     return GroupConfig(
         optimizer=hp,
-        batch_size=jnp.asarray(np.asarray(batch_sizes, np.int32)),
-        epochs=jnp.asarray(np.asarray(epochs, np.int32)),
-        activation_index=jnp.asarray(np.asarray(act, np.int32)),
-        initializer_index=jnp.asarray(np.asarray(ini, np.int32)),
+        batch_size=np.asarray(batch_sizes, np.int32),
+        epochs=np.asarray(epochs, np.int32),
+        activation_index=np.asarray(act, np.int32),
+        initializer_index=np.asarray(ini, np.int32),
     )
 
 
@@ -211,12 +220,25 @@ def micro_batch_size(batch_sizes: Sequence[int]) -> int:
     return math.gcd(*(int(b) for b in batch_sizes))
 
 
-def seed_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array]:
-    """(init keys, shuffle keys), one of each per seed, as raw ``uint32[S, 2]`` keys."""
-    base = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+def seed_array(seeds: Sequence[int]) -> np.ndarray:
+    """Seeds as the ``uint32[S]`` array that :func:`fit_program` takes."""
+    arr = np.asarray([int(s) for s in seeds], np.int64)
+    if (arr < 0).any() or (arr >= 2**32).any():
+        raise ConfigError(f"Seeds must be integers in [0, 2**32), got {list(seeds)}.")
+    return arr.astype(np.uint32)
+
+
+def keys_from_seeds(seeds: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(init keys, shuffle keys), one of each per seed: ``fold_in(PRNGKey(seed), 0 | 1)``."""
+    base = jax.vmap(jax.random.PRNGKey)(seeds)
     init = jax.vmap(lambda k: jax.random.fold_in(k, 0))(base)
     shuffle = jax.vmap(lambda k: jax.random.fold_in(k, 1))(base)
     return init, shuffle
+
+
+def seed_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """(init keys, shuffle keys) for ``seeds``, computed eagerly (for one-off use)."""
+    return keys_from_seeds(jnp.asarray(seed_array(seeds)))
 
 
 # --------------------------------------------------------------- per-model math
@@ -279,9 +301,26 @@ def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig):
     return per, metric
 
 
+def fixed_sum(x: jax.Array) -> jax.Array:
+    """Sum of a 1-D array in a fixed pairwise order.
+
+    XLA may reorder a reduction depending on the surrounding shapes (e.g. how many
+    seeds a call holds), which changes float32 round-off; explicit halving adds
+    do not, so a model's numbers never depend on how the sweep was chunked.
+    """
+    n = x.shape[0]
+    size = 1 << max(n - 1, 0).bit_length()
+    x = jnp.pad(x, (0, size - n))
+    while x.shape[0] > 1:
+        half = x.shape[0] // 2
+        x = x[:half] + x[half:]
+    return x[0]
+
+
 def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig):
     per, metric = _forward_loss(group, params, x, y, cfg)
-    return jnp.mean(per), jnp.mean(metric)
+    n = per.shape[0]
+    return fixed_sum(per) / n, fixed_sum(metric) / n
 
 
 # ------------------------------------------------------------------- programs
@@ -332,11 +371,12 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
         def objective(p):
             per, metric = _forward_loss(group, p, xb, yb, cfg)
-            return jnp.sum(jnp.where(mask, per, 0.0)), jnp.sum(jnp.where(mask, metric, 0.0))
+            return (fixed_sum(jnp.where(mask, per, 0.0)),
+                    fixed_sum(jnp.where(mask, metric, 0.0)))
 
         (lsum, msum), grads = jax.value_and_grad(objective, has_aux=True)(params)
         count = jnp.sum(mask).astype(jnp.float32)
-        if plan.accumulate:
+        if plan.accumulate and group.accumulate:
             acc_g, acc_n = acc
             acc_g = tree_map(jnp.add, acc_g, grads)
             acc_n = acc_n + count
@@ -356,7 +396,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         opt_state = _select(apply, new_opt, opt_state)
         div = jnp.where(bad & (div < 0), e, div)
         sums = (loss_sum + jnp.where(active, lsum, 0.0), metric_sum + jnp.where(active, msum, 0.0))
-        if plan.accumulate:
+        if plan.accumulate and group.accumulate:
             acc = (_select(end, tree_map(jnp.zeros_like, acc_g), acc_g),
                    jnp.where(end, 0.0, acc_n))
         return GroupState(params, opt_state, div), sums, acc
@@ -368,13 +408,11 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             (jnp.zeros((plan.n_seeds, g.n_configs)), jnp.zeros((plan.n_seeds, g.n_configs)))
             for g in plan.groups
         )
-        if plan.accumulate:
-            accs = tuple(
-                (tree_map(jnp.zeros_like, s.params), jnp.zeros((plan.n_seeds, g.n_configs)))
-                for g, s in zip(plan.groups, states, strict=True)
-            )
-        else:
-            accs = tuple(() for _ in plan.groups)
+        accs = tuple(
+            (tree_map(jnp.zeros_like, s.params), jnp.zeros((plan.n_seeds, g.n_configs)))
+            if plan.accumulate and g.accumulate else ()
+            for g, s in zip(plan.groups, states, strict=True)
+        )
 
         def step_body(carry, i):
             states, sums, accs = carry
@@ -411,8 +449,11 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                     lambda p, c, x, y, grp=group: _evaluate_model(grp, p, x, y, c),
                     in_axes=(0, 0, None, None),
                 )
-                ev = jax.vmap(ev, in_axes=(0, None, None, None))
-                loss, metric = ev(st.params, cfg, data.eval_x[k], data.eval_y[k][g])
+                ev = jax.vmap(ev, in_axes=(0, None, 0, None))
+                # One copy of the inputs per seed, as in training: each seed's matrix
+                # products then have the same shapes however many seeds a call holds.
+                xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
+                loss, metric = ev(st.params, cfg, xe, data.eval_y[k][g])
                 h[f"{prefix}loss"] = loss
                 if group.metric is not None:
                     h[f"{prefix}accuracy"] = metric
@@ -428,7 +469,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 @lru_cache(maxsize=64)
 def init_program(plan: Plan) -> Callable:
     """Compiled ``(configs, init_keys) -> states``."""
-    return jax.jit(lambda configs, keys: _init_states(plan, configs, keys))
+    return jax.jit(lambda configs, keys: _init_states(plan, configs, keys),
+                   compiler_options=plan.compiler_options)
 
 
 @lru_cache(maxsize=64)
@@ -437,18 +479,35 @@ def train_program(plan: Plan) -> Callable:
 
     ``history[g][metric]`` has shape ``[epochs, seeds, configs]``.
     """
-    return jax.jit(lambda s, c, d, k, e: _train(plan, s, c, d, k, e))
+    return jax.jit(lambda s, c, d, k, e: _train(plan, s, c, d, k, e),
+                   compiler_options=plan.compiler_options)
 
 
 @lru_cache(maxsize=64)
 def fit_program(plan: Plan) -> Callable:
-    """Compiled ``(configs, data, init_keys, shuffle_keys) -> (states, history)``: init + train."""
+    """Compiled ``(configs, data, seeds) -> (states, history)``: init + train.
 
-    def run(configs, data, init_keys, shuffle_keys):
+    ``seeds`` is a ``uint32[S]`` array (:func:`seed_array`); keys are derived inside.
+    """
+
+    def run(configs, data, seeds):
+        init_keys, shuffle_keys = keys_from_seeds(seeds)
         states = _init_states(plan, configs, init_keys)
         return _train(plan, states, configs, data, shuffle_keys, jnp.array(0, jnp.int32))
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=plan.compiler_options)
+
+
+def estimated_flops(plan: Plan, n_seeds: int | None = None) -> float:
+    """Rough arithmetic of a program: about 6 flops per parameter per example per epoch."""
+    seeds = plan.n_seeds if n_seeds is None else n_seeds
+    per_example = sum(g.n_configs * g.network.n_params() for g in plan.groups)
+    evals = sum(n for _, n in plan.eval_sets)
+    return 6.0 * seeds * per_example * plan.n_epochs * (plan.n_train + evals / 3)
+
+
+#: Below this much arithmetic, compile time dominates: build at XLA optimization level 0.
+FAST_COMPILE_FLOPS = 2e9
 
 
 # ------------------------------------------------------ one network, outside training

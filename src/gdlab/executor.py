@@ -13,6 +13,7 @@ peak memory for any grid size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,13 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gdlab import engine as _engine
 from gdlab.errors import ConfigError, DataError, ShapeError
 from gdlab.network import NetworkSpec
-from gdlab.specs import TASKS, SweepSpec, TrainConfig
+from gdlab.specs import TASKS, TrainConfig
 from gdlab.validation import as_features, as_targets
 
 #: Peak-memory budget for one program call, in bytes (the seed chunk is sized from it).
@@ -228,13 +228,16 @@ def plan_programs(configs: Sequence[TrainConfig], data: TrainingData) -> list[Pr
             net = cfg.network(data.n_features, data.task, data.n_outputs)
             _, _, loss = cfg.output_layer(data.task, data.n_outputs)
             by_key.setdefault(_group_key(cfg, net, loss), []).append(i)
+        sizes = frozenset(configs[i].batch_size for i in ids)
+        micro = math.gcd(*sizes)
         groups = []
         for key, members in by_key.items():
-            groups.append(GroupPlan(_group_spec(key, [configs[i] for i in members], data),
+            spec = _group_spec(key, [configs[i] for i in members], data)
+            accumulate = any(configs[i].batch_size != micro for i in members)
+            groups.append(GroupPlan(dataclasses.replace(spec, accumulate=accumulate),
                                     tuple(members)))
-        sizes = frozenset(configs[i].batch_size for i in ids)
         programs.append(ProgramPlan(
-            tuple(groups), math.gcd(*sizes), max(configs[i].epochs for i in ids), sizes,
+            tuple(groups), micro, max(configs[i].epochs for i in ids), sizes,
         ))
     return programs
 
@@ -322,13 +325,13 @@ class RawResult:
 ProgressFn = Callable[[int, int], None]
 
 
-def run_programs(spec: SweepSpec, data: TrainingData, *,
+def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: TrainingData, *,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  max_models_per_call: int | None = None,
                  progress: ProgressFn | None = None,
                  keep_params: bool = True) -> RawResult:
-    """Train every configuration x seed of ``spec`` on ``data``; return raw arrays."""
-    configs = spec.configs()
+    """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order."""
+    configs = list(configs)
     for c in configs:
         if c.batch_size > data.n_train:
             raise ConfigError(
@@ -336,23 +339,37 @@ def run_programs(spec: SweepSpec, data: TrainingData, *,
                 f"use at most {data.n_train}."
             )
     programs = plan_programs(configs, data)
-    seeds = list(spec.seeds)
+    seeds = list(seeds)
     n_seeds, n_configs = len(seeds), len(configs)
     max_epochs = max(c.epochs for c in configs)
     history: dict[str, np.ndarray] = {}
     diverged = np.full((n_seeds, n_configs), -1, np.int32)
     params: list[Any] = [None] * n_configs
-    x = jnp.asarray(data.x_train)
-    eval_x = tuple(jnp.asarray(xe) for _, xe, _ in data.evals)
+    x = data.x_train
+    eval_x = tuple(xe for _, xe, _ in data.evals)
     timings = {"compile_and_run_s": 0.0}
 
     calls = []
     for prog in programs:
-        per_seed = len(prog.config_ids)
-        cap = max_models_per_call or max(1, memory_budget // bytes_per_model(prog, data))
-        chunk = max(1, min(n_seeds, cap // max(per_seed, 1)))
-        calls.append((prog, chunk))
-    total_epochs = sum(p.n_epochs * math.ceil(n_seeds / c) for p, c in calls)
+        groups = tuple(g.spec for g in prog.groups)
+        plan = _engine.Plan(
+            groups=groups, n_seeds=n_seeds, n_train=data.n_train,
+            micro_batch=prog.micro_batch, accumulate=prog.accumulate,
+            n_epochs=prog.n_epochs, shuffle=True,
+            eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
+            progress=True,
+        )
+        if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
+            # Little arithmetic (and so little memory): compile fast, and always run all
+            # seeds in one call, so these programs never depend on chunking settings.
+            plan = dataclasses.replace(plan, fast_compile=True)
+        else:
+            per_seed = len(prog.config_ids)
+            cap = max_models_per_call or max(1, memory_budget // bytes_per_model(prog, data))
+            chunk = max(1, min(n_seeds, cap // max(per_seed, 1)))
+            plan = dataclasses.replace(plan, n_seeds=chunk)
+        calls.append((prog, plan))
+    total_epochs = sum(p.n_epochs * math.ceil(n_seeds / plan.n_seeds) for p, plan in calls)
     done = [0]
 
     def on_epoch(_: int) -> None:
@@ -362,22 +379,16 @@ def run_programs(spec: SweepSpec, data: TrainingData, *,
 
     _engine.set_progress_listener(on_epoch)
     try:
-        for prog, chunk in calls:
-            groups = tuple(g.spec for g in prog.groups)
+        for prog, plan in calls:
+            chunk = plan.n_seeds
+            groups = plan.groups
             cfgs = tuple(_group_config(g, configs) for g in prog.groups)
-            ys = tuple(jnp.asarray(encode_targets(data.y_train, data.task, g.loss,
-                                                  g.network.n_outputs)) for g in groups)
+            ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
+                       for g in groups)
             eval_y = tuple(
-                tuple(jnp.asarray(encode_targets(ye, data.task, g.loss, g.network.n_outputs))
+                tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
                       for g in groups)
                 for _, _, ye in data.evals
-            )
-            plan = _engine.Plan(
-                groups=groups, n_seeds=chunk, n_train=data.n_train,
-                micro_batch=prog.micro_batch, accumulate=prog.accumulate,
-                n_epochs=prog.n_epochs, shuffle=True,
-                eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
-                progress=True,
             )
             program = _engine.fit_program(plan)
             batch = _engine.Data(x, ys, eval_x, eval_y)
@@ -385,9 +396,8 @@ def run_programs(spec: SweepSpec, data: TrainingData, *,
                 chunk_seeds = seeds[start:start + chunk]
                 real = len(chunk_seeds)
                 padded = chunk_seeds + [chunk_seeds[-1]] * (chunk - real)
-                init_keys, shuffle_keys = _engine.seed_keys(padded)
                 t0 = time.perf_counter()
-                states, hist = program(cfgs, batch, init_keys, shuffle_keys)
+                states, hist = program(cfgs, batch, _engine.seed_array(padded))
                 hist = jax.device_get(hist)
                 timings["compile_and_run_s"] += time.perf_counter() - t0
                 for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):

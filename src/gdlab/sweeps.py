@@ -82,22 +82,61 @@ def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
         max_models_per_call: int | None = None, keep_params: bool = True) -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
+    return run_many([spec], data, progress=progress, memory_budget=memory_budget,
+                    max_models_per_call=max_models_per_call, keep_params=keep_params)[0]
+
+
+def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
+             memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
+             max_models_per_call: int | None = None,
+             keep_params: bool = True) -> list[SweepResult]:
+    """Run several sweeps on the same data in as few compiled programs as possible.
+
+    Sweeps with the same seeds are trained together, and a configuration that
+    several sweeps share (the course's SGD(0.01) with batch 16 appears in two) is
+    trained once. Each sweep's result equals what :func:`run` gives it alone.
+    """
+    import jax
+
     from gdlab import __version__
     from gdlab.progress import progress_bar
 
     td = _executor.training_data(data)
-    t0 = time.perf_counter()
-    with progress_bar(f"{spec.name}: {spec.n_models} models", progress) as update:
-        raw = _executor.run_programs(spec, td, memory_budget=memory_budget,
-                                     max_models_per_call=max_models_per_call,
-                                     progress=update, keep_params=keep_params)
-    import jax
-
-    meta = {
-        "data": td.description,
-        "programs": raw.n_programs,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "versions": {"gdlab": __version__, "jax": jax.__version__},
-    }
-    return SweepResult(spec, raw.history, raw.diverged_epoch, meta,
-                       raw.params if keep_params else None)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Sweep names must be unique, got {names}.")
+    results: list[SweepResult | None] = [None] * len(specs)
+    by_seeds: dict[tuple[int, ...], list[int]] = {}
+    for i, spec in enumerate(specs):
+        by_seeds.setdefault(spec.seeds, []).append(i)
+    n_models = sum(s.n_models for s in specs)
+    label = specs[0].name if len(specs) == 1 else f"{len(specs)} sweeps"
+    with progress_bar(f"{label}: {n_models} models", progress) as update:
+        for seeds, members in by_seeds.items():
+            t0 = time.perf_counter()
+            unique: dict[Any, int] = {}
+            where: list[list[int]] = []
+            for i in members:
+                cols = []
+                for cfg in specs[i].configs():
+                    cols.append(unique.setdefault(cfg, len(unique)))
+                where.append(cols)
+            raw = _executor.run_programs(list(unique), seeds, td,
+                                         memory_budget=memory_budget,
+                                         max_models_per_call=max_models_per_call,
+                                         progress=update, keep_params=keep_params)
+            seconds = round(time.perf_counter() - t0, 3)
+            for i, cols in zip(members, where, strict=True):
+                spec = specs[i]
+                n_epochs = max(c.epochs for c in spec.configs())
+                history = {m: v[:n_epochs][:, :, cols] for m, v in raw.history.items()}
+                meta = {
+                    "data": td.description,
+                    "programs": raw.n_programs,
+                    "seconds": seconds,
+                    "trained_with": [specs[j].name for j in members],
+                    "versions": {"gdlab": __version__, "jax": jax.__version__},
+                }
+                params = [raw.params[c] for c in cols] if keep_params else None
+                results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params)
+    return [r for r in results if r is not None]

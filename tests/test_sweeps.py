@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gdlab.sweep as gs
+import gdlab.sweeps as gs
 from gdlab import executor
 from gdlab.errors import ConfigError, DataError
 from gdlab.results import SweepResult, load_results
@@ -80,13 +80,22 @@ def test_divergent_configuration_does_not_disturb_the_others(data) -> None:
     assert (tidy[tidy.setting == "1e+09"].diverged_epoch >= 0).all()
 
 
-def test_results_do_not_depend_on_the_chunk_size(data) -> None:
+@pytest.mark.parametrize("fast_compile_flops", [0.0, 2e9])
+def test_results_do_not_depend_on_the_chunk_size(data, monkeypatch, fast_compile_flops) -> None:
+    """Bit for bit, for programs built at either XLA optimization level."""
+    from gdlab import engine
+
+    monkeypatch.setattr(engine, "FAST_COMPILE_FLOPS", fast_compile_flops)
     kwargs = dict(grid={"learning_rate": [0.01, 0.1], "batch_size": [16, 32]}, optimizer="adam",
                   hidden="6", epochs=3, seeds=5, progress=False)
     whole = gs.sweep(data, **kwargs)
     chunked = gs.sweep(data, max_models_per_call=4, **kwargs)  # one seed (4 models) per call
+    odd = gs.sweep(data, max_models_per_call=12, **kwargs)  # 3 seeds, then 2 padded to 3
     for m in whole.metrics:
         np.testing.assert_array_equal(whole.history[m], chunked.history[m], err_msg=m)
+        np.testing.assert_array_equal(whole.history[m], odd.history[m], err_msg=m)
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(chunked.params), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_same_study_same_seed_gives_identical_numbers(data) -> None:
@@ -196,3 +205,23 @@ def test_the_course_four_sweeps_are_one_call_each(banknotes) -> None:
     # Common random numbers: batch 16 with 'sgd' is the lr=0.01 configuration, seed for seed.
     np.testing.assert_array_equal(bs.history["loss"][:, :, 0], lr.history["loss"][:, :, 0])
     assert opt.wide().shape == (5, 6 * 4) and init.wide().shape == (5, 5 * 4)
+
+
+def test_several_sweeps_train_together_and_equal_their_separate_runs(data) -> None:
+    from gdlab.specs import sweep_spec
+
+    lr = sweep_spec("lr", base={"optimizer": "sgd", "batch_size": 16, "epochs": 4},
+                    grid={"learning_rate": [0.01, 0.1]}, seeds=3)
+    bs = sweep_spec("bs", base={"optimizer": "sgd", "epochs": 4},
+                    grid={"batch_size": [16, 32]}, seeds=3)
+    opt = sweep_spec("opt", base={"batch_size": 16, "epochs": 2},
+                     grid={"optimizer": ["adam", "rmsprop"]}, seeds=3)
+    together = gs.run_many([lr, bs, opt], data, progress=False)
+    assert [r.meta["programs"] for r in together] == [1, 1, 1]
+    assert together[0].meta["trained_with"] == ["lr", "bs", "opt"]
+    for spec, joint in zip([lr, bs, opt], together, strict=True):
+        alone = gs.run(spec, data, progress=False)
+        assert joint.n_epochs == alone.n_epochs
+        for m in alone.metrics:
+            np.testing.assert_allclose(joint.history[m], alone.history[m], rtol=1e-5,
+                                       atol=1e-5, err_msg=f"{spec.name} {m}")
