@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import jax
@@ -138,3 +139,25 @@ def test_progress_listener_sees_every_epoch(arrays) -> None:
     finally:
         engine.set_progress_listener(None)
     assert seen == [0, 1, 2]
+
+
+def test_taps_record_each_epochs_activations_and_equal_a_forward_pass(arrays) -> None:
+    x, y = arrays
+    group = engine.GroupSpec(NET, "binary_crossentropy", "binary_accuracy", "sgd", (), 1)
+    cfg = engine.group_config(group, [parse_optimizer("SGD(learning_rate=0.1)")], [16], [3])
+    data = engine.Data(x, (y,), (x[:10],), ((y[:10],),))
+    seeds = engine.seed_array([0, 1])
+    base = engine.Plan((group,), 2, N, 16, False, 3, eval_sets=(("test_", 10),))
+    tapped = dataclasses.replace(base, tap_layers=(0, 1))
+    states, hist = engine.fit_program(tapped)((cfg,), data, seeds)
+    _, plain = engine.fit_program(base)((cfg,), data, seeds)
+    h = {k: np.asarray(v) for k, v in hist[0].items()}
+    assert h["tap_0"].shape == (3, 2, 1, 10, 3) and h["tap_1"].shape == (3, 2, 1, 10, 1)
+    for k in plain[0]:
+        np.testing.assert_array_equal(np.asarray(plain[0][k]), h[k])
+    # The last epoch's taps are the trained network's hidden and output activations.
+    p = jax.tree.map(lambda a: np.asarray(a)[1, 0], states[0].params)
+    hidden = np.maximum(np.asarray(x[:10]) @ p[0]["kernel"] + p[0]["bias"], 0)
+    out = 1 / (1 + np.exp(-(hidden @ p[1]["kernel"] + p[1]["bias"])))
+    np.testing.assert_allclose(h["tap_0"][-1, 1, 0], hidden, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h["tap_1"][-1, 1, 0], out, rtol=1e-5, atol=1e-6)

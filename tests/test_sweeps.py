@@ -225,3 +225,20 @@ def test_several_sweeps_train_together_and_equal_their_separate_runs(data) -> No
         for m in alone.metrics:
             np.testing.assert_allclose(joint.history[m], alone.history[m], rtol=1e-5,
                                        atol=1e-5, err_msg=f"{spec.name} {m}")
+
+
+def test_recorded_layers_equal_the_final_weights_forward_pass(data) -> None:
+    r = gs.sweep(data, grid={"hidden": ["3-2", "4"]}, optimizer="adam", epochs=3, seeds=2,
+                 record_layers=(-2,), progress=False)
+    x_test = data[2]
+    for c, units in enumerate([2, 4]):
+        acts = r.taps[-2][c]
+        assert acts.shape == (3, 2, len(x_test), units)
+        p = jax.tree.map(lambda a: a[1], r.params[c])  # seed index 1
+        h = x_test
+        for layer in p[:-1]:
+            h = np.maximum(h @ layer["kernel"] + layer["bias"], 0)
+        np.testing.assert_allclose(acts[-1, 1], h, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="Cannot record activations on 'val'"):
+        gs.sweep(data, grid={"hidden": ["3"]}, record_layers=(0,), record_on="val",
+                 progress=False)

@@ -125,7 +125,14 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    """The static description of one compiled program."""
+    """The static description of one compiled program.
+
+    ``tap_layers`` asks for the outputs (after activation) of those layers on
+    evaluation set ``tap_eval_set`` after every epoch: ``history[g]["tap_<l>"]``
+    has shape ``[epochs, seeds, configs, rows, units]`` (negative ``l`` counts
+    from the output layer; groups without such a layer record nothing). Without
+    taps, nothing extra is computed.
+    """
 
     groups: tuple[GroupSpec, ...]
     n_seeds: int
@@ -137,6 +144,8 @@ class Plan:
     eval_sets: tuple[tuple[str, int], ...] = ()
     progress: bool = False
     fast_compile: bool = False
+    tap_layers: tuple[int, ...] = ()
+    tap_eval_set: int = 0
 
     @property
     def compiler_options(self) -> dict[str, int] | None:
@@ -291,13 +300,16 @@ def _init_model(group: GroupSpec, key: jax.Array, cfg: GroupConfig) -> GroupStat
     return GroupState(params, opt_state, jnp.array(-1, jnp.int32))
 
 
-def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig):
-    logits, out, _ = _network.apply(params, x, group.network, _chains(group, cfg.activation_index))
+def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[int, ...] = ()):
+    logits, out, stages = _network.apply(params, x, group.network,
+                                         _chains(group, cfg.activation_index))
     per = _losses.LOSSES[group.loss].fn(y, logits, out, group.from_logits)
     if group.metric is None:
         metric = jnp.zeros_like(per)
     else:
         metric = _losses.METRICS[group.metric](y, out)
+    if taps:  # negative indices count from the output layer, as in Python
+        return per, metric, tuple(stages[layer][-1] for layer in taps)
     return per, metric
 
 
@@ -317,10 +329,13 @@ def fixed_sum(x: jax.Array) -> jax.Array:
     return x[0]
 
 
-def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig):
-    per, metric = _forward_loss(group, params, x, y, cfg)
+def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
+                    taps: tuple[int, ...] = ()):
+    out = _forward_loss(group, params, x, y, cfg, taps)
+    per, metric = out[0], out[1]
     n = per.shape[0]
-    return fixed_sum(per) / n, fixed_sum(metric) / n
+    scores = (fixed_sum(per) / n, fixed_sum(metric) / n)
+    return (*scores, out[2]) if taps else scores
 
 
 # ------------------------------------------------------------------- programs
@@ -444,20 +459,27 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             h = {"loss": sums[g][0] / n}
             if group.metric is not None:
                 h["accuracy"] = sums[g][1] / n
+            tapped = {}
+            n_layers = len(group.network.layers)
+            group_taps = tuple(t for t in plan.tap_layers if -n_layers <= t < n_layers)
             for k, (prefix, _) in enumerate(plan.eval_sets):
+                taps = group_taps if k == plan.tap_eval_set else ()
                 ev = jax.vmap(
-                    lambda p, c, x, y, grp=group: _evaluate_model(grp, p, x, y, c),
+                    lambda p, c, x, y, grp=group, t=taps: _evaluate_model(grp, p, x, y, c, t),
                     in_axes=(0, 0, None, None),
                 )
                 ev = jax.vmap(ev, in_axes=(0, None, 0, None))
                 # One copy of the inputs per seed, as in training: each seed's matrix
                 # products then have the same shapes however many seeds a call holds.
                 xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
-                loss, metric = ev(st.params, cfg, xe, data.eval_y[k][g])
-                h[f"{prefix}loss"] = loss
+                out = ev(st.params, cfg, xe, data.eval_y[k][g])
+                h[f"{prefix}loss"] = out[0]
                 if group.metric is not None:
-                    h[f"{prefix}accuracy"] = metric
-            history.append({k: jnp.where(valid, v, jnp.nan) for k, v in h.items()})
+                    h[f"{prefix}accuracy"] = out[1]
+                for layer, acts in zip(taps, out[2] if taps else (), strict=True):
+                    tapped[f"tap_{layer}"] = jnp.where(valid[:, :, None, None], acts, jnp.nan)
+            record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
+            history.append(record | tapped)
         if plan.progress:
             jax.debug.callback(_report_progress, e, ordered=True)
         return states, tuple(history)

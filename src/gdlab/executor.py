@@ -312,7 +312,9 @@ class RawResult:
     """What the executor hands to :class:`gdlab.results.SweepResult`.
 
     ``history[metric]`` has shape ``[epochs, seeds, configs]`` (NaN where a run
-    had stopped or diverged), ``diverged_epoch`` ``[seeds, configs]`` (-1: never).
+    had stopped or diverged), ``diverged_epoch`` ``[seeds, configs]`` (-1: never),
+    ``taps[layer][config]`` ``[epochs, seeds, rows, units]`` (None where the
+    configuration has no such layer).
     """
 
     history: dict[str, np.ndarray]
@@ -320,6 +322,7 @@ class RawResult:
     params: list[Any]
     timings: dict[str, float]
     n_programs: int
+    taps: dict[int, list[np.ndarray | None]] = dataclasses.field(default_factory=dict)
 
 
 ProgressFn = Callable[[int, int], None]
@@ -329,9 +332,20 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  max_models_per_call: int | None = None,
                  progress: ProgressFn | None = None,
-                 keep_params: bool = True) -> RawResult:
-    """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order."""
+                 keep_params: bool = True, tap_layers: Sequence[int] = (),
+                 tap_set: str = "test") -> RawResult:
+    """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
+
+    ``tap_layers`` records those layers' activations on evaluation set ``tap_set``
+    ("val" or "test") after every epoch.
+    """
     configs = list(configs)
+    eval_names = [name for name, _, _ in data.evals]
+    if tap_layers and tap_set not in eval_names:
+        raise ConfigError(
+            f"Cannot record activations on {tap_set!r}: the data has "
+            f"{', '.join(eval_names) or 'no evaluation sets'}; give x_{tap_set}/y_{tap_set}."
+        )
     for c in configs:
         if c.batch_size > data.n_train:
             raise ConfigError(
@@ -345,6 +359,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     history: dict[str, np.ndarray] = {}
     diverged = np.full((n_seeds, n_configs), -1, np.int32)
     params: list[Any] = [None] * n_configs
+    taps: dict[int, list[np.ndarray | None]] = {}
     x = data.x_train
     eval_x = tuple(xe for _, xe, _ in data.evals)
     timings = {"compile_and_run_s": 0.0}
@@ -358,6 +373,8 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             n_epochs=prog.n_epochs, shuffle=True,
             eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
             progress=True,
+            tap_layers=tuple(tap_layers),
+            tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
         )
         if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
             # Little arithmetic (and so little memory): compile fast, and always run all
@@ -403,6 +420,15 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                 for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):
                     ids = list(gp.config_ids)
                     for metric, values in hist[g].items():
+                        if metric.startswith("tap_"):
+                            layer = int(metric[4:])
+                            per_config = taps.setdefault(layer, [None] * n_configs)
+                            arr = np.asarray(values)[:, :real]
+                            for col, cid in enumerate(ids):
+                                piece = arr[:, :, col]
+                                per_config[cid] = piece if per_config[cid] is None else \
+                                    np.concatenate([per_config[cid], piece], axis=1)
+                            continue
                         if metric not in history:
                             history[metric] = np.full((max_epochs, n_seeds, n_configs), np.nan,
                                                       np.float32)
@@ -420,4 +446,4 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                                     lambda a, b: np.concatenate([a, b]), params[cid], piece)
     finally:
         _engine.set_progress_listener(None)
-    return RawResult(history, diverged, params, timings, len(programs))
+    return RawResult(history, diverged, params, timings, len(programs), taps)

@@ -46,7 +46,9 @@ class SweepResult:
     ``history[metric]`` is ``[epochs, seeds, configs]`` with NaN where a run had
     already stopped (fewer epochs) or diverged; ``diverged_epoch[seed, config]``
     is the epoch a run diverged (-1: never). ``params[config]`` holds its final
-    weights stacked over seeds (not saved to Parquet).
+    weights stacked over seeds, and ``taps[layer][config]`` the recorded
+    activations ``[epochs, seeds, rows, units]`` when asked for (neither is saved
+    to Parquet).
     """
 
     spec: SweepSpec
@@ -54,6 +56,7 @@ class SweepResult:
     diverged_epoch: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     params: list[Any] | None = None
+    taps: dict[int, list[np.ndarray | None]] = field(default_factory=dict)
 
     # --------------------------------------------------------------- shape
 

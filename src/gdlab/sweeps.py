@@ -60,6 +60,7 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
           model: Any = None, name: str | None = None, progress: bool | str = "auto",
           memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
           max_models_per_call: int | None = None, keep_params: bool = True,
+          record_layers: Sequence[int] = (), record_on: str = "test",
           **settings: Any) -> SweepResult:
     """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
 
@@ -67,7 +68,9 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     tuple ``(x_train, y_train[, x_test, y_test])``. ``settings`` are the base
     configuration (``optimizer``, ``learning_rate``, ``batch_size``, ``epochs``,
     ``hidden``, ``activation``, ``kernel_initializer``, ``loss``, ...); ``model``
-    may give them as a compiled ``gdlab.keras`` model instead.
+    may give them as a compiled ``gdlab.keras`` model instead. ``record_layers``
+    records those layers' activations on the ``record_on`` set ("test" or "val")
+    after every epoch (``result.taps``); ``-2`` is the last hidden layer.
     """
     base = dict(base_from_model(model)) if model is not None else {}
     base.update(settings)
@@ -75,21 +78,24 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     spec = sweep_spec(name or (", ".join(axes) if axes else "sweep"), base=base, grid=grid,
                       configs=configs, seeds=seeds)
     return run(spec, data, progress=progress, memory_budget=memory_budget,
-               max_models_per_call=max_models_per_call, keep_params=keep_params)
+               max_models_per_call=max_models_per_call, keep_params=keep_params,
+               record_layers=record_layers, record_on=record_on)
 
 
 def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
-        max_models_per_call: int | None = None, keep_params: bool = True) -> SweepResult:
+        max_models_per_call: int | None = None, keep_params: bool = True,
+        record_layers: Sequence[int] = (), record_on: str = "test") -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
     return run_many([spec], data, progress=progress, memory_budget=memory_budget,
-                    max_models_per_call=max_models_per_call, keep_params=keep_params)[0]
+                    max_models_per_call=max_models_per_call, keep_params=keep_params,
+                    record_layers=record_layers, record_on=record_on)[0]
 
 
 def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
              memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
-             max_models_per_call: int | None = None,
-             keep_params: bool = True) -> list[SweepResult]:
+             max_models_per_call: int | None = None, keep_params: bool = True,
+             record_layers: Sequence[int] = (), record_on: str = "test") -> list[SweepResult]:
     """Run several sweeps on the same data in as few compiled programs as possible.
 
     Sweeps with the same seeds are trained together, and a configuration that
@@ -124,7 +130,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
             raw = _executor.run_programs(list(unique), seeds, td,
                                          memory_budget=memory_budget,
                                          max_models_per_call=max_models_per_call,
-                                         progress=update, keep_params=keep_params)
+                                         progress=update, keep_params=keep_params,
+                                         tap_layers=tuple(record_layers), tap_set=record_on)
             seconds = round(time.perf_counter() - t0, 3)
             for i, cols in zip(members, where, strict=True):
                 spec = specs[i]
@@ -138,5 +145,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                     "versions": {"gdlab": __version__, "jax": jax.__version__},
                 }
                 params = [raw.params[c] for c in cols] if keep_params else None
-                results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params)
+                taps = {layer: [None if v[c] is None else v[c][:n_epochs] for c in cols]
+                        for layer, v in raw.taps.items()}
+                results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params,
+                                         taps)
     return [r for r in results if r is not None]
