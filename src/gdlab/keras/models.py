@@ -10,6 +10,7 @@ arrays, so a loop over learning rates compiles once.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,13 +23,13 @@ from gdlab import engine as _engine
 from gdlab import losses as _losses
 from gdlab import network as _network
 from gdlab.errors import ConfigError, DataError, NotSupportedError, ShapeError
-from gdlab.keras import _progbar, _state
+from gdlab.keras import _progbar, _saving, _state
 from gdlab.keras import optimizers as _optimizers
 from gdlab.keras.callbacks import Callback, CallbackList, History
 from gdlab.keras.layers import Activation, Dense, InputLayer, KerasTensor, Layer
 from gdlab.validation import as_features, as_targets
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json"]
 
 
 def _network_spec(n_inputs: int, layers: Sequence[Layer]) -> _network.NetworkSpec:
@@ -237,6 +238,59 @@ class Model:
     def count_params(self) -> int:
         """Number of trainable parameters."""
         return sum(layer.count_params() for layer in self._compute_layers())
+
+    def _weight_paths(self) -> list[tuple[str, np.ndarray]]:
+        """``(path, array)`` per weight, named as Keras's ``weight.path``."""
+        prefix = f"{self.name}/" if isinstance(self, Sequential) else ""
+        out = []
+        for layer in self._dense_layers():
+            out.append((f"{prefix}{layer.name}/kernel", layer.kernel))
+            if layer.use_bias:
+                out.append((f"{prefix}{layer.name}/bias", layer.bias))
+        return out
+
+    # ------------------------------------------------------- config and files
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture in Keras 3's form (``keras.Model.get_config()``)."""
+        return _saving.serialize(self)["config"]
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as Keras 3's JSON: ``keras.models.model_from_json`` reads it."""
+        return json.dumps(_saving.serialize(self), **kwargs)
+
+    def save(self, filepath: Any, overwrite: bool = True, zipped: bool | None = None,
+             **kwargs: Any) -> None:
+        """Save architecture, weights, compile settings and optimizer state to one file.
+
+        The file is a gdlab checkpoint (safetensors + JSON) whatever its name
+        (``.keras``, ``.h5``, ``.hdf5``, ...); :func:`load_model` reads it.
+        """
+        if kwargs:
+            raise ConfigError(f"Unknown argument(s) for save: {', '.join(sorted(kwargs))}.")
+        if zipped is False:
+            raise NotSupportedError("gdlab saves to one file; zipped=False is not supported.")
+        self._save_checkpoint(filepath, weights_only=False, overwrite=overwrite)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True,
+                     max_shard_size: Any = None) -> None:
+        """Save the weights (and the architecture) to a gdlab checkpoint file."""
+        if max_shard_size is not None:
+            raise NotSupportedError("Sharded weight files (max_shard_size) are not supported.")
+        self._save_checkpoint(filepath, weights_only=True, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Load weights from a file written by ``save``, ``save_weights`` or ModelCheckpoint."""
+        if skip_mismatch:
+            raise NotSupportedError("skip_mismatch=True is not supported: shapes must match.")
+        if kwargs:
+            raise ConfigError(f"Unknown argument(s) for load_weights: {', '.join(sorted(kwargs))}.")
+        _saving.load_weights(self, filepath)
+
+    def _save_checkpoint(self, filepath: Any, *, weights_only: bool, overwrite: bool = True,
+                         checkpoint: dict[str, Any] | None = None) -> None:
+        _saving.save(self, filepath, weights_only=weights_only, overwrite=overwrite,
+                     checkpoint=checkpoint)
 
     # --------------------------------------------------------------- compile
 
@@ -663,3 +717,29 @@ class Sequential(Model):
 def Input_for(shape: tuple[int, ...]) -> KerasTensor:  # noqa: N802
     """An input tensor for a Sequential model."""
     return InputLayer(shape).output
+
+
+def load_model(filepath: Any, custom_objects: Any = None, compile: bool = True,  # noqa: A002
+               safe_mode: bool = True) -> Model:
+    """Load a model saved by ``Model.save`` or ``ModelCheckpoint`` (any file name).
+
+    The model comes back compiled with its optimizer's state, so it predicts
+    identically and resumes training where it stopped (``compile=False`` skips
+    that). Files holding weights only come back uncompiled.
+    """
+    del safe_mode  # nothing in a gdlab checkpoint is ever evaluated
+    if custom_objects:
+        raise NotSupportedError("custom_objects are not supported: gdlab models use built-in "
+                                "layers, activations and initializers only.")
+    return _saving.load_model(filepath, compile=compile)
+
+
+def model_from_json(json_string: str, custom_objects: Any = None) -> Model:
+    """A model (new weights) from ``to_json()`` output, gdlab's or Keras's (Dense chains)."""
+    if custom_objects:
+        raise NotSupportedError("custom_objects are not supported.")
+    try:
+        config = json.loads(json_string)
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"model_from_json needs a JSON string: {e}.") from None
+    return _saving.model_from_config(config)
