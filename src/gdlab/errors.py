@@ -31,9 +31,10 @@ class NotSupportedError(GdlabError, NotImplementedError):
 
 
 def closest(name: str, valid: Iterable[str]) -> str | None:
-    """The valid name closest to ``name``, or None when nothing is close."""
-    match = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The valid name closest to ``name`` (ignoring case), or None when nothing is close."""
+    by_lower = {v.lower(): v for v in valid}
+    match = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ConfigError:

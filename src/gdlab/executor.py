@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 from gdlab import engine as _engine
 from gdlab.errors import ConfigError, DataError, ShapeError
 from gdlab.network import NetworkSpec
+from gdlab.pitfalls import BATCH_LARGER_THAN_DATA, BatchLargerThanData
 from gdlab.specs import TASKS, TrainConfig
 from gdlab.validation import as_features, as_targets
 
@@ -346,12 +348,9 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             f"Cannot record activations on {tap_set!r}: the data has "
             f"{', '.join(eval_names) or 'no evaluation sets'}; give x_{tap_set}/y_{tap_set}."
         )
-    for c in configs:
-        if c.batch_size > data.n_train:
-            raise ConfigError(
-                f"batch_size {c.batch_size} is larger than the {data.n_train} training rows; "
-                f"use at most {data.n_train}."
-            )
+    for b in sorted({c.batch_size for c in configs if c.batch_size >= data.n_train}):
+        warnings.warn(BATCH_LARGER_THAN_DATA.format(batch=b, n=data.n_train),
+                      BatchLargerThanData, stacklevel=3)
     programs = plan_programs(configs, data)
     seeds = list(seeds)
     n_seeds, n_configs = len(seeds), len(configs)

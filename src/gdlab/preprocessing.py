@@ -19,13 +19,16 @@ import numpy as np
 
 from gdlab.datasets import Dataset, one_hot
 from gdlab.errors import ConfigError, DataError, ShapeError, unknown_name
+from gdlab.pitfalls import GdlabWarning
 
 SCALINGS = ("standard", "minmax", "none", "course")
 VALIDATION_MODES = ("last", "stratified")
 
 
-class DataWarning(UserWarning):
+class DataWarning(GdlabWarning):
     """A data choice that gdlab allows but that is probably a mistake."""
+
+    name = "data"
 
 
 COURSE_SCALING = (

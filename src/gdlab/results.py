@@ -48,7 +48,8 @@ class SweepResult:
     is the epoch a run diverged (-1: never). ``params[config]`` holds its final
     weights stacked over seeds, and ``taps[layer][config]`` the recorded
     activations ``[epochs, seeds, rows, units]`` when asked for (neither is saved
-    to Parquet).
+    to Parquet); ``seconds`` the wall time of the training call that produced it
+    (kept out of files, so equal studies write equal files).
     """
 
     spec: SweepSpec
@@ -57,6 +58,7 @@ class SweepResult:
     meta: dict[str, Any] = field(default_factory=dict)
     params: list[Any] | None = None
     taps: dict[int, list[np.ndarray | None]] = field(default_factory=dict)
+    seconds: float | None = None
 
     # --------------------------------------------------------------- shape
 
@@ -153,6 +155,7 @@ class SweepResult:
         """Per configuration: final metrics as mean, std and a t-interval over seeds; diverged count.
 
         Diverged runs are left out of the statistics and counted in ``diverged``.
+        Intervals of accuracies are clipped to [0, 1].
         """
         from scipy import stats
 
@@ -173,8 +176,11 @@ class SweepResult:
                 std = float(v.std(ddof=1)) if n > 1 else np.nan
                 half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) \
                     if n > 1 else np.nan
+                low, high = mean - half, mean + half
+                if "accuracy" in m:  # a proportion: the interval stays within [0, 1]
+                    low, high = max(low, 0.0), min(high, 1.0)
                 row[f"{m}_mean"], row[f"{m}_std"] = mean, std
-                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean - half, mean + half
+                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = low, high
             rows.append(row)
         return pd.DataFrame(rows)
 

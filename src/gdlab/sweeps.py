@@ -140,7 +140,6 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                 meta = {
                     "data": td.description,
                     "programs": raw.n_programs,
-                    "seconds": seconds,
                     "trained_with": [specs[j].name for j in members],
                     "versions": {"gdlab": __version__, "jax": jax.__version__},
                 }
@@ -148,5 +147,5 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                 taps = {layer: [None if v[c] is None else v[c][:n_epochs] for c in cols]
                         for layer, v in raw.taps.items()}
                 results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params,
-                                         taps)
+                                         taps, seconds)
     return [r for r in results if r is not None]

@@ -45,13 +45,19 @@ def _root(
 
 def _register_commands() -> None:
     import gdlab.cli.explore  # noqa: F401
+    import gdlab.cli.study  # noqa: F401
     from gdlab.cli import demo  # noqa: F401
 
 
 def main() -> None:
     """Entry point: run the app, turning gdlab's errors into one line and exit code 2."""
-    from gdlab.errors import GdlabError
+    import warnings
 
+    from gdlab.errors import GdlabError
+    from gdlab.pitfalls import GdlabWarning
+
+    # Commands print gdlab's warnings themselves, once each, in a readable block.
+    warnings.simplefilter("ignore", GdlabWarning)
     _register_commands()
     try:
         app(standalone_mode=False)

@@ -453,7 +453,7 @@ class Model:
         config = _engine.group_config(group, [opt_spec], [int(batch_size)], [1])
         eval_sets = (("val_", x_val.shape[0]),) if x_val is not None else ()
         plan = _engine.Plan((group,), 1, n_train, int(batch_size), False, 1, bool(shuffle),
-                            eval_sets)
+                            eval_sets, fast_compile=True)
         program = _engine.train_program(plan)
         data = _engine.Data(
             jnp.asarray(x_arr), (jnp.asarray(y_arr),),

@@ -1,0 +1,219 @@
+"""``gdlab study``, ``gdlab sweep``, ``gdlab report`` and ``gdlab studies``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gdlab.cli import app
+
+
+def _command_line() -> str:
+    return "gdlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _print_warnings(found: list[dict[str, str]]) -> None:
+    if not found:
+        return
+    from rich.console import Console
+    from rich.panel import Panel
+
+    text = "\n\n".join(f"[bold]{w['name']}[/bold]: {w['message']}" for w in found)
+    Console(stderr=True).print(Panel(text, title=f"{len(found)} warning(s)", border_style="yellow",
+                                     title_align="left"))
+
+
+def _print_summary(run: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for r in run.results:
+        s = r.summary()
+        table = Table(title=f"{r.spec.name}: final metrics over {len(r.spec.seeds)} seeds",
+                      title_justify="left")
+        table.add_column("setting")
+        metrics = [m for m in ("loss", "accuracy", "val_accuracy", "test_accuracy")
+                   if f"{m}_mean" in s]
+        for m in metrics:
+            table.add_column(m.replace("_", " "), justify="right")
+        table.add_column("diverged", justify="right")
+        for _, row in s.iterrows():
+            cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}"
+                     if row[f"{m}_std"] == row[f"{m}_std"] else f"{row[f'{m}_mean']:.3f}"
+                     for m in metrics]
+            table.add_row(str(row["setting"]), *cells, f"{int(row['diverged'])}")
+        console.print(table)
+    if run.baseline is not None:
+        b = run.baseline
+        text = ", ".join(f"{row.model}: {row.cv_mean:.3f} ± {row.cv_std:.3f} (CV {row.metric})"
+                         for row in b.itertuples())
+        console.print(f"Baseline: {text}")
+
+
+def _run(spec: Any, out: Path | None, resume: Path | None) -> None:
+    from gdlab.runner import default_out_dir, run_study
+
+    if resume is not None:
+        out_dir, spec_arg, resuming = resume, None, True
+    else:
+        out_dir, spec_arg, resuming = out or default_out_dir(spec.name), spec, False
+    try:
+        run = run_study(spec_arg if spec_arg is not None else spec, out_dir, resume=resuming,
+                        command=_command_line())
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Finished sweeps are kept in {out_dir}; complete the run with:\n"
+              f"  gdlab study --resume {out_dir}", file=sys.stderr)
+        raise typer.Exit(130) from None
+    _print_warnings(run.warnings)
+    _print_summary(run)
+    report = out_dir / "report.html"
+    print(f"Report: {report if report.exists() else out_dir}")
+
+
+@app.command()
+def study(
+    name: Annotated[str, typer.Argument(
+        help="A built-in study (see `gdlab studies`) or a study .toml file.")] = "gradient-descent",
+    data: Annotated[str | None, typer.Option(
+        help="Dataset: a built-in name (wine, banknotes, moons, ...) or a .csv/.parquet file.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per setting.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Run directory (default: runs/NAME-DATE-TIME).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Finish an interrupted run in this directory.")] = None,
+) -> None:
+    """Run a study: every sweep over seeds, baselines, figures and an HTML report.
+
+    \b
+    Examples:
+      gdlab study                                  # the course chapter on wine (offline)
+      gdlab study --data banknotes                 # the course's own data
+      gdlab study --data banknotes.csv --target class --seeds 10 --out runs/gd
+      gdlab study my-study.toml
+      gdlab study --resume runs/gd                 # finish an interrupted run
+    """
+    from gdlab.study import load_study
+
+    if resume is not None:
+        if any(v is not None for v in (data, target, seeds, out)):
+            raise typer.BadParameter("--resume takes the run directory only; the study, data "
+                                     "and seeds are read from it.", param_hint="--resume")
+        _run(None, None, resume)
+        return
+    spec = load_study(name).with_overrides(data=data, target=target, seeds=seeds)
+    _run(spec, out, None)
+
+
+def _split_values(text: str) -> list[str]:
+    """Comma-separated values, keeping commas inside parentheses (optimizer calls)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _numbers(text: str, kind: type, flag: str) -> list[Any]:
+    values = []
+    for v in _split_values(text):
+        try:
+            values.append(kind(v))
+        except ValueError:
+            raise typer.BadParameter(f"{v!r} is not a{'n integer' if kind is int else ' number'}",
+                                     param_hint=flag) from None
+    return values
+
+
+@app.command()
+def sweep(
+    data: Annotated[str, typer.Option(help="Dataset: a built-in name or a .csv/.parquet file.")
+                    ] = "wine",
+    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    hidden: Annotated[str, typer.Option(
+        help="Hidden layer sizes joined by dashes; commas sweep several (8-5-2,16-8); 0 = none."
+    )] = "0",
+    activation: Annotated[str, typer.Option(help="Hidden activation(s), comma-separated.")
+                          ] = "relu",
+    optimizer: Annotated[str, typer.Option(
+        help="Optimizer(s): names or calls, comma-separated (sgd,'Adam(learning_rate=0.01)').")
+    ] = "sgd",
+    lr: Annotated[str | None, typer.Option(help="Learning rate(s), comma-separated.")] = None,
+    batch_size: Annotated[str, typer.Option(help="Batch size(s), comma-separated.")] = "32",
+    init: Annotated[str, typer.Option(help="Kernel initializer(s), comma-separated.")
+                    ] = "glorot_uniform",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 10,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per setting.")] = 5,
+    out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
+    name: Annotated[str, typer.Option(help="Name of the sweep.")] = "sweep",
+) -> None:
+    """Run an ad-hoc sweep: commas separate the values of each grid axis.
+
+    \b
+    Examples:
+      gdlab sweep --data wine --hidden 8-5-2 --optimizer sgd,adam --lr 0.01,0.05 --epochs 20
+      gdlab sweep --data banknotes.csv --target class --batch-size 16,32,64,128 --seeds 10
+    """
+    from gdlab.study import DataSpec, StudySpec, SweepEntry
+
+    grid: dict[str, list[Any]] = {}
+    axes = {
+        "hidden": _split_values(hidden),
+        "activation": _split_values(activation),
+        "optimizer": _split_values(optimizer),
+        "batch_size": _numbers(batch_size, int, "--batch-size"),
+        "kernel_initializer": _split_values(init),
+    }
+    if lr is not None:
+        axes["learning_rate"] = _numbers(lr, float, "--lr")
+    base: dict[str, Any] = {"epochs": epochs}
+    for key, values in axes.items():
+        if not values:
+            raise typer.BadParameter("needs at least one value", param_hint=f"--{key}")
+        if len(values) == 1:
+            base[key] = values[0]
+        else:
+            grid[key] = values
+    entry = SweepEntry(name=name, model=tuple(base.items()),
+                       grid=tuple((k, tuple(v)) for k, v in grid.items()))
+    spec = StudySpec(name=name, title=f"Sweep: {name}", seeds=tuple(range(seeds)),
+                     data=DataSpec(source=data, target=target), sweeps=(entry,))
+    from gdlab.study import parse_study
+
+    spec = parse_study(spec.to_dict(), origin="the command line")  # validate like a file
+    _run(spec, out, None)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Rebuild a run's figures and report.html from its saved results."""
+    from gdlab.report import write_figures, write_report
+    from gdlab.runner import load_run
+
+    run = load_run(run_dir)
+    write_figures(run)
+    print(f"Report: {write_report(run)}")
+
+
+@app.command()
+def studies() -> None:
+    """List the built-in studies."""
+    from gdlab.study import builtin_studies
+
+    for name, title in builtin_studies().items():
+        print(f"{name}  {title}")

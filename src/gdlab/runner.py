@@ -1,0 +1,339 @@
+"""Running a study into a run directory, resumably.
+
+The run directory::
+
+    study.toml            the fully resolved study (gdlab study RUN_DIR/study.toml repeats it)
+    manifest.json         what finished, when, with which versions and command
+    sweeps/NAME.parquet   each sweep's tidy results, written as soon as its batch finishes
+    sweeps/NAME.taps.npz  recorded activations (sweeps with record_layer)
+    results.parquet       every sweep's tidy results in one table
+    summary.csv           per configuration: final metrics with spread, diverged runs
+    baseline.csv          the scikit-learn baselines
+    data/                 class balance and feature summary (CSV)
+    figures/              PNG figures
+    report.html           the report (see gdlab.report)
+
+Sweeps that share their data preparation, seeds and recording settings form a
+*batch*, trained in as few compiled programs as possible. A batch is the unit
+of completion: an interrupted run keeps every finished batch, and ``resume``
+trains only the others, so the final files equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gdlab.artifacts import atomic_write, ensure_writable, safe_name, write_json
+from gdlab.errors import ConfigError, DataError
+from gdlab.pitfalls import collect
+from gdlab.results import SweepResult, load_results, save_results
+from gdlab.study import DataSpec, StudySpec, SweepEntry, read_study
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class StudyRun:
+    """A study's results in memory, and where its files are."""
+
+    spec: StudySpec
+    out_dir: Path
+    results: list[SweepResult]
+    dataset: Any
+    prepared: dict[DataSpec, Any]
+    baseline: pd.DataFrame | None
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def result(self, name: str) -> SweepResult:
+        """One sweep's result by name."""
+        for r in self.results:
+            if r.spec.name == name:
+                return r
+        raise ConfigError(
+            f"No sweep {name!r}; this study has {', '.join(r.spec.name for r in self.results)}."
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Every sweep's summary, one table with a ``sweep`` column."""
+        return study_summary(self.results)
+
+
+def study_summary(results: list[SweepResult]) -> pd.DataFrame:
+    """Per-configuration summaries of several sweeps, stacked."""
+    frames = []
+    for r in results:
+        s = r.summary()
+        axes = [a for a in r.spec.axes if a in s.columns]
+        s = s.drop(columns=axes)
+        s.insert(0, "sweep", r.spec.name)
+        frames.append(s)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _batches(spec: StudySpec) -> list[tuple[DataSpec, tuple[int, ...], int | None,
+                                             list[SweepEntry]]]:
+    """Sweeps grouped by (data preparation, seeds, recorded layer), in study order."""
+    order: dict[tuple, list[SweepEntry]] = {}
+    for entry in spec.sweeps:
+        seeds = entry.seeds if entry.seeds is not None else spec.seeds
+        key = (spec.data_for(entry), seeds, entry.record_layer)
+        order.setdefault(key, []).append(entry)
+    return [(d, s, r, entries) for (d, s, r), entries in order.items()]
+
+
+def load_dataset(spec: StudySpec) -> Any:
+    """The study's dataset (a file source is relative to the study file)."""
+    from gdlab import datasets
+
+    source = spec.data.source
+    if datasets.is_file_reference(source) and spec.base_dir and not Path(source).is_absolute():
+        source = str(Path(spec.base_dir) / source)
+    return datasets.load(source, target=spec.data.target)
+
+
+def _prepare(dataset: Any, data: DataSpec) -> Any:
+    from gdlab.preprocessing import prepare
+
+    return prepare(dataset, test_size=data.test_size, random_state=data.random_state,
+                   stratify=data.stratify, scale=data.scale,
+                   validation_split=data.validation_split, validation=data.validation)
+
+
+def _read_manifest(out_dir: Path) -> dict[str, Any]:
+    import json
+
+    path = out_dir / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise DataError(f"{path} is damaged (not JSON); start a new run instead.") from None
+
+
+def _save_taps(path: Path, result: SweepResult) -> None:
+    arrays = {f"layer{layer}_config{c}": a for layer, per in result.taps.items()
+              for c, a in enumerate(per) if a is not None}
+    if arrays:
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(path, write)
+
+
+def load_taps(path: Path) -> dict[int, dict[int, np.ndarray]]:
+    """Recorded activations saved by a run: ``taps[layer][config]`` (no pickle)."""
+    out: dict[int, dict[int, np.ndarray]] = {}
+    if not path.exists():
+        return out
+    with np.load(path, allow_pickle=False) as z:
+        for key in z.files:
+            layer, config = key.removeprefix("layer").split("_config")
+            out.setdefault(int(layer), {})[int(config)] = z[key]
+    return out
+
+
+def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
+              progress: bool | str = "auto", command: str | None = None,
+              on_batch: Callable[[list[str]], None] | None = None) -> StudyRun:
+    """Run ``spec``, writing its run directory; with ``resume``, finish an interrupted run."""
+    import jax
+
+    from gdlab import __version__
+
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    if resume:
+        if not (out_dir / "study.toml").exists():
+            raise ConfigError(f"Cannot resume {out_dir}: it has no study.toml (not a gdlab run).")
+        spec = read_study(out_dir / "study.toml")
+    dataset = load_dataset(spec)  # bad data fails before anything is written
+    ensure_writable(out_dir)
+    manifest = _read_manifest(out_dir) if resume else {}
+    done = {name for b in manifest.get("batches", []) if b.get("status") == "done"
+            for name in b["sweeps"]}
+    if not resume and (out_dir / MANIFEST).exists():
+        raise ConfigError(
+            f"{out_dir} already holds a gdlab run; choose a new --out, or finish it with "
+            f"--resume {out_dir}."
+        )
+    atomic_write(out_dir / "study.toml", spec.to_toml())
+    batches = _batches(spec)
+    manifest = {
+        "study": spec.name,
+        "status": "running",
+        "command": command or manifest.get("command"),
+        "started": manifest.get("started") or _now(),
+        "versions": {"gdlab": __version__, "jax": jax.__version__,
+                     "numpy": np.__version__, "pandas": pd.__version__},
+        "batches": [],
+    }
+    previous = {tuple(b["sweeps"]): b for b in _read_manifest(out_dir).get("batches", [])} \
+        if resume else {}
+    for _, _, _, entries in batches:
+        names = [e.name for e in entries]
+        if all(n in done for n in names) and tuple(names) in previous:
+            manifest["batches"].append(previous[tuple(names)])
+        else:
+            manifest["batches"].append({"sweeps": names, "status": "pending"})
+    write_json(out_dir / MANIFEST, manifest)
+
+    with collect(spec.quiet_warnings) as caught:
+        run = _run_batches(spec, dataset, out_dir, batches, manifest, progress, on_batch)
+    found = [w.to_dict() for w in caught]
+    for record in manifest["batches"]:  # warnings of batches finished before a resume
+        for w in record.get("warnings", []):
+            if w not in found:
+                found.append(w)
+    run.warnings = found
+    manifest["warnings"] = found
+    manifest["finished"] = _now()
+    manifest["seconds"] = round(time.perf_counter() - t_start, 3)
+    manifest["timings"] = run.timings
+    write_json(out_dir / MANIFEST, manifest)
+    if spec.outputs.figures or spec.outputs.report:
+        from gdlab.report import write_figures, write_report
+
+        t0 = time.perf_counter()
+        write_figures(run)
+        if spec.outputs.report:
+            write_report(run)
+        manifest["report_seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["status"] = "complete"
+    manifest["files"] = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")
+                               if p.is_file() and not p.name.startswith("."))
+    write_json(out_dir / MANIFEST, manifest)
+    for w in found:  # to the caller, once each (the CLI prints run.warnings instead)
+        warnings.warn(w["message"], _category(w["category"]), stacklevel=2)
+    return run
+
+
+def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
+                 manifest: dict[str, Any], progress: bool | str,
+                 on_batch: Callable[[list[str]], None] | None) -> StudyRun:
+    from gdlab.sweeps import run_many
+
+    prepared: dict[DataSpec, Any] = {}
+    by_name: dict[str, SweepResult] = {}
+    sweeps_dir = out_dir / "sweeps"
+    timings: dict[str, float] = {}
+    try:
+        for (data_spec, _seeds, layer, entries), record in zip(batches, manifest["batches"],
+                                                                strict=True):
+            if data_spec not in prepared:
+                prepared[data_spec] = _prepare(dataset, data_spec)
+            names = [e.name for e in entries]
+            if record["status"] == "done":
+                for name in names:
+                    result = load_results(sweeps_dir / f"{safe_name(name)}.parquet")[0]
+                    taps = load_taps(sweeps_dir / f"{safe_name(name)}.taps.npz")
+                    result.taps = {lay: [per.get(c) for c in range(result.spec.n_configs)]
+                                   for lay, per in taps.items()}
+                    by_name[name] = result
+                continue
+            t0 = time.perf_counter()
+            with collect(spec.quiet_warnings) as batch_warnings:
+                results = run_many([spec.sweep_spec(e) for e in entries], prepared[data_spec],
+                                   progress=progress,
+                                   record_layers=() if layer is None else (layer,))
+            record["warnings"] = [w.to_dict() for w in batch_warnings]
+            for w in batch_warnings:
+                warnings.warn(w.message, _category(w.category), stacklevel=2)
+            for name, result in zip(names, results, strict=True):
+                save_results([result], sweeps_dir / f"{safe_name(name)}.parquet")
+                _save_taps(sweeps_dir / f"{safe_name(name)}.taps.npz", result)
+                by_name[name] = result
+            record["status"] = "done"
+            record["seconds"] = round(time.perf_counter() - t0, 3)
+            timings[", ".join(names)] = record["seconds"]
+            write_json(out_dir / MANIFEST, manifest)
+            if on_batch is not None:
+                on_batch(names)
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        manifest["interrupted"] = _now()
+        write_json(out_dir / MANIFEST, manifest)
+        raise
+
+    results = [by_name[e.name] for e in spec.sweeps]
+    save_results(results, out_dir / "results.parquet")
+    atomic_write(out_dir / "summary.csv", study_summary(results).to_csv(index=False))
+
+    baseline = None
+    main_prep = prepared.get(spec.data) or _prepare(dataset, spec.data)
+    prepared.setdefault(spec.data, main_prep)
+    if spec.baseline.enabled:
+        from gdlab.baseline import baseline as run_baseline
+
+        t0 = time.perf_counter()
+        baseline = run_baseline(dataset, prepared=main_prep, cv=spec.baseline.cv, seed=0)
+        timings["baseline"] = round(time.perf_counter() - t0, 3)
+        atomic_write(out_dir / "baseline.csv", baseline.to_csv(index=False))
+    _write_data_tables(out_dir, dataset)
+
+    return StudyRun(spec, out_dir, results, dataset, prepared, baseline, timings)
+
+
+def _category(name: str) -> type[Warning]:
+    import gdlab.pitfalls as pitfalls
+    import gdlab.preprocessing as preprocessing
+
+    for module in (pitfalls, preprocessing):
+        category = getattr(module, name, None)
+        if isinstance(category, type) and issubclass(category, Warning):
+            return category
+    return pitfalls.GdlabWarning
+
+
+def _write_data_tables(out_dir: Path, dataset: Any) -> None:
+    from gdlab.explore import class_balance, feature_summary
+
+    if dataset.task != "regression":
+        atomic_write(out_dir / "data" / "class_balance.csv",
+                     class_balance(dataset).to_csv(index=False))
+    atomic_write(out_dir / "data" / "features.csv", feature_summary(dataset).to_csv())
+
+
+def load_run(out_dir: str | Path) -> StudyRun:
+    """A finished run directory, read back (for ``gdlab report RUN_DIR``)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "study.toml").exists():
+        raise ConfigError(f"{out_dir} is not a gdlab run directory (no study.toml).")
+    if not (out_dir / "results.parquet").exists():
+        raise ConfigError(
+            f"{out_dir} has no results.parquet: the run did not finish. Complete it with "
+            f"gdlab study --resume {out_dir}."
+        )
+    spec = read_study(out_dir / "study.toml")
+    results = load_results(out_dir / "results.parquet")
+    for r in results:
+        taps = load_taps(out_dir / "sweeps" / f"{safe_name(r.spec.name)}.taps.npz")
+        r.taps = {lay: [per.get(c) for c in range(r.spec.n_configs)] for lay, per in taps.items()}
+    baseline = pd.read_csv(out_dir / "baseline.csv") if (out_dir / "baseline.csv").exists() \
+        else None
+    dataset = load_dataset(spec)
+    prepared = {spec.data: _prepare(dataset, spec.data)}
+    manifest = _read_manifest(out_dir)
+    return StudyRun(spec, out_dir, results, dataset, prepared, baseline,
+                    manifest.get("timings", {}), manifest.get("warnings", []))
+
+
+def default_out_dir(name: str, root: str | Path = "runs") -> Path:
+    """``runs/NAME-YYYYmmdd-HHMMSS`` (a new directory per run)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{safe_name(name)}-{stamp}"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,457 @@
+"""Study files: a dataset, a base model, named sweeps, seeds and outputs, in TOML.
+
+A study is read, validated and frozen here; :mod:`gdlab.runner` runs it. Every
+key is checked: an unknown key names the closest valid one, a wrong type or an
+impossible value names the key's place in the file (``sweeps[2].grid``). Paths
+in a study file are relative to the file. Built-in studies ship as TOML files in
+``gdlab/studies/`` and double as examples.
+
+The format (all sections but ``[[sweeps]]`` optional)::
+
+    name = "my-study"
+    seeds = 5                       # a count, or a list of seeds
+
+    [data]
+    source = "wine"                 # a built-in dataset or a .csv/.parquet file
+    target = "class"                # the target column of a file
+    test_size = 0.3
+    random_state = 42
+    stratify = false
+    scale = "standard"              # standard | minmax | none | course
+    validation_split = 0.0
+    validation = "last"             # last (Keras) | stratified
+
+    [model]                         # base settings of every sweep
+    hidden = "0"
+    optimizer = "sgd"
+
+    [[sweeps]]
+    name = "learning_rate"
+    model = { batch_size = 16, epochs = 10 }
+    grid = { learning_rate = [0.01, 0.05, 0.1, 0.5] }   # or configs = [{...}, ...]
+    # validation_split = 0.3        # this sweep's own validation part
+    # record_layer = -2             # record this layer's activations after each epoch
+
+    [baseline]
+    enabled = true
+    cv = 5
+
+    [outputs]
+    figures = true
+    report = true
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gdlab.errors import ConfigError, closest
+from gdlab.specs import SweepSpec, sweep_spec
+
+SCALINGS = ("standard", "minmax", "none", "course")
+VALIDATION_MODES = ("last", "stratified")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data comes from and how it is split and scaled."""
+
+    source: str = "wine"
+    target: str | None = None
+    test_size: float = 0.3
+    random_state: int = 42
+    stratify: bool = False
+    scale: str = "standard"
+    validation_split: float = 0.0
+    validation: str = "last"
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """One named sweep of a study: settings over the base model, a grid or a list."""
+
+    name: str
+    title: str = ""
+    text: str = ""
+    model: tuple[tuple[str, Any], ...] = ()
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    configs: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    seeds: tuple[int, ...] | None = None
+    validation_split: float | None = None
+    validation: str | None = None
+    record_layer: int | None = None
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """The scikit-learn baselines reported beside the networks."""
+
+    enabled: bool = True
+    cv: int = 5
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the run writes besides its tables."""
+
+    figures: bool = True
+    report: bool = True
+    tensorboard: bool = False
+    checkpoints: bool = False
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A whole study, validated."""
+
+    name: str
+    title: str = ""
+    description: str = ""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    data: DataSpec = field(default_factory=DataSpec)
+    model: tuple[tuple[str, Any], ...] = ()
+    sweeps: tuple[SweepEntry, ...] = ()
+    baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    outputs: OutputSpec = field(default_factory=OutputSpec)
+    quiet_warnings: tuple[str, ...] = ()
+    base_dir: str | None = None
+
+    def sweep_specs(self) -> list[SweepSpec]:
+        """Each sweep as a :class:`SweepSpec` (base model, then the sweep's own model settings)."""
+        return [self.sweep_spec(entry) for entry in self.sweeps]
+
+    def sweep_spec(self, entry: SweepEntry) -> SweepSpec:
+        """One sweep as a :class:`SweepSpec`."""
+        base = dict(self.model) | dict(entry.model)
+        seeds = entry.seeds if entry.seeds is not None else self.seeds
+        if entry.grid:
+            return sweep_spec(entry.name, base=base, grid={k: list(v) for k, v in entry.grid},
+                              seeds=seeds)
+        if entry.configs:
+            return sweep_spec(entry.name, base=base, configs=[dict(c) for c in entry.configs],
+                              seeds=seeds)
+        return sweep_spec(entry.name, base=base, seeds=seeds)
+
+    def data_for(self, entry: SweepEntry) -> DataSpec:
+        """The data settings of one sweep (its own validation part, if it has one)."""
+        updates = {}
+        if entry.validation_split is not None:
+            updates["validation_split"] = entry.validation_split
+        if entry.validation is not None:
+            updates["validation"] = entry.validation
+        return replace(self.data, **updates)
+
+    def with_overrides(self, *, data: str | None = None, target: str | None = None,
+                       seeds: int | Sequence[int] | None = None) -> StudySpec:
+        """The same study on other data or seeds (the CLI's --data/--target/--seeds)."""
+        spec = self
+        if data is not None:
+            spec = replace(spec, data=replace(spec.data, source=data, target=target))
+        elif target is not None:
+            spec = replace(spec, data=replace(spec.data, target=target))
+        if seeds is not None:
+            new = _seeds(seeds, "--seeds")
+            spec = replace(spec, seeds=new,
+                           sweeps=tuple(replace(s, seeds=None) for s in spec.sweeps))
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study as TOML-ready data, every default written out."""
+        data = {k: v for k, v in asdict(self.data).items() if v is not None}
+        if self.base_dir and _is_file(self.data.source):
+            source = Path(self.data.source)
+            if not source.is_absolute():
+                data["source"] = str((Path(self.base_dir) / source).resolve())
+        out: dict[str, Any] = {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "seeds": list(self.seeds),
+            "quiet_warnings": list(self.quiet_warnings),
+            "data": data,
+            "model": _plain(dict(self.model)),
+            "baseline": asdict(self.baseline),
+            "outputs": asdict(self.outputs),
+            "sweeps": [],
+        }
+        for s in self.sweeps:
+            d: dict[str, Any] = {"name": s.name}
+            if s.title:
+                d["title"] = s.title
+            if s.text:
+                d["text"] = s.text
+            if s.model:
+                d["model"] = _plain(dict(s.model))
+            if s.grid:
+                d["grid"] = {k: _plain(list(v)) for k, v in s.grid}
+            if s.configs:
+                d["configs"] = [_plain(dict(c)) for c in s.configs]
+            for key in ("validation_split", "validation", "record_layer"):
+                if getattr(s, key) is not None:
+                    d[key] = getattr(s, key)
+            if s.seeds is not None:
+                d["seeds"] = list(s.seeds)
+            out["sweeps"].append(d)
+        return out
+
+    def to_toml(self) -> str:
+        """The fully resolved study as TOML: running it again repeats this study exactly."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+# ------------------------------------------------------------------- parsing
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _is_file(source: str) -> bool:
+    from gdlab.datasets import is_file_reference
+
+    return is_file_reference(source)
+
+
+class _Reader:
+    """Reads one table of a study file, naming the table in every error."""
+
+    def __init__(self, table: Any, where: str, origin: str) -> None:
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{origin}: {where} must be a table, got {type(table).__name__}.")
+        self.table, self.where, self.origin = dict(table), where, origin
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.origin}: {message}")
+
+    def check_keys(self, valid: Sequence[str]) -> None:
+        for key in self.table:
+            if key not in valid:
+                hint = closest(key, valid)
+                did = f" Did you mean '{hint}'?" if hint else ""
+                raise self.error(
+                    f"unknown key '{key}' in {self.where}.{did} Valid keys: {', '.join(valid)}."
+                )
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok, value = True, float(value)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.error(
+                f"{self.where}.{key} must be {_article(names)}, got {type(value).__name__} "
+                f"{value!r}."
+            )
+        return value
+
+
+def _article(name: str) -> str:
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} must be a count or a list of seeds, got {value!r}.")
+    if isinstance(value, int):
+        if value < 1:
+            raise ConfigError(f"{where} must be at least 1, got {value}.")
+        return tuple(range(value))
+    if isinstance(value, list | tuple) and value and all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{where} has repeated seeds: {list(value)}.")
+        return tuple(value)
+    raise ConfigError(f"{where} must be a count or a list of integers >= 0, got {value!r}.")
+
+
+def _check_settings(settings: Mapping[str, Any], where: str, origin: str) -> None:
+    from gdlab.specs import resolve
+
+    try:
+        resolve(dict(settings))
+    except ConfigError as e:
+        raise ConfigError(f"{origin}: {where}: {e}") from None
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    return value
+
+
+def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
+                base_dir: str | None = None) -> StudySpec:
+    """A validated StudySpec from the parsed TOML document ``doc``."""
+    top = _Reader(doc, "the study", origin)
+    top.check_keys(["name", "title", "description", "seeds", "quiet_warnings", "data", "model",
+                    "sweeps", "baseline", "outputs"])
+    name = top.get("name", str, "")
+    if not name.strip():
+        raise top.error("the study needs a name, e.g. name = \"my-study\".")
+    seeds = _seeds(doc["seeds"], f"{origin}: seeds") if "seeds" in doc else (0, 1, 2, 3, 4)
+    quiet = top.get("quiet_warnings", list, [])
+    if not all(isinstance(q, str) for q in quiet):
+        raise top.error("quiet_warnings must be a list of warning names.")
+
+    d = _Reader(doc.get("data", {}), "[data]", origin)
+    d.check_keys([f.name for f in DataSpec.__dataclass_fields__.values()])
+    data = DataSpec(
+        source=d.get("source", str, "wine"),
+        target=d.get("target", str, None) or None,
+        test_size=d.get("test_size", float, 0.3),
+        random_state=d.get("random_state", int, 42),
+        stratify=d.get("stratify", bool, False),
+        scale=d.get("scale", str, "standard"),
+        validation_split=d.get("validation_split", float, 0.0),
+        validation=d.get("validation", str, "last"),
+    )
+    if not 0.0 < data.test_size < 1.0:
+        raise d.error(f"[data].test_size must be between 0 and 1, got {data.test_size}.")
+    if not 0.0 <= data.validation_split < 1.0:
+        raise d.error(f"[data].validation_split must be in [0, 1), got {data.validation_split}.")
+    for key, valid in (("scale", SCALINGS), ("validation", VALIDATION_MODES)):
+        value = getattr(data, key)
+        if value not in valid:
+            hint = closest(value, valid)
+            raise d.error(f"[data].{key} = {value!r} is not one of {', '.join(valid)}."
+                          + (f" Did you mean '{hint}'?" if hint else ""))
+
+    model = _Reader(doc.get("model", {}), "[model]", origin).table
+    _check_settings(model, "[model]", origin)
+
+    b = _Reader(doc.get("baseline", {}), "[baseline]", origin)
+    b.check_keys(["enabled", "cv"])
+    baseline = BaselineSpec(b.get("enabled", bool, True), b.get("cv", int, 5))
+    if baseline.cv < 2:
+        raise b.error(f"[baseline].cv must be at least 2 folds, got {baseline.cv}.")
+    o = _Reader(doc.get("outputs", {}), "[outputs]", origin)
+    o.check_keys(list(OutputSpec.__dataclass_fields__))
+    outputs = OutputSpec(**{k: o.get(k, bool, v) for k, v in asdict(OutputSpec()).items()})
+
+    raw_sweeps = doc.get("sweeps", [])
+    if not isinstance(raw_sweeps, list) or not raw_sweeps:
+        raise top.error("the study needs at least one [[sweeps]] table.")
+    sweeps = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_sweeps):
+        where = f"sweeps[{i}]"
+        r = _Reader(raw, where, origin)
+        r.check_keys(["name", "title", "text", "model", "grid", "configs", "seeds",
+                      "validation_split", "validation", "record_layer"])
+        sname = r.get("name", str, "")
+        if not sname.strip():
+            raise r.error(f"{where} needs a name.")
+        if sname in names:
+            raise r.error(f"{where}: the name {sname!r} is used twice; sweep names must differ.")
+        names.add(sname)
+        where = f"sweeps[{i}] ({sname})"
+        smodel = _Reader(r.get("model", dict, {}), f"{where}.model", origin).table
+        _check_settings(dict(model) | smodel, f"{where}.model", origin)
+        grid = r.get("grid", dict, {})
+        configs = r.get("configs", list, [])
+        if grid and configs:
+            raise r.error(f"{where} has both grid and configs; give one.")
+        for axis, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise r.error(f"{where}.grid.{axis} must be a non-empty list of values.")
+        for c in configs:
+            if not isinstance(c, dict):
+                raise r.error(f"{where}.configs must be a list of tables.")
+        vsplit = r.get("validation_split", float, None)
+        if vsplit is not None and not 0.0 <= vsplit < 1.0:
+            raise r.error(f"{where}.validation_split must be in [0, 1), got {vsplit}.")
+        vmode = r.get("validation", str, None)
+        if vmode is not None and vmode not in VALIDATION_MODES:
+            raise r.error(f"{where}.validation must be one of {', '.join(VALIDATION_MODES)}.")
+        entry = SweepEntry(
+            name=sname,
+            title=r.get("title", str, ""),
+            text=r.get("text", str, ""),
+            model=_freeze(smodel),
+            grid=tuple((k, _freeze(v)) for k, v in grid.items()),
+            configs=tuple(_freeze(c) for c in configs),
+            seeds=_seeds(raw["seeds"], f"{origin}: {where}.seeds") if "seeds" in raw else None,
+            validation_split=vsplit,
+            validation=vmode,
+            record_layer=r.get("record_layer", int, None),
+        )
+        sweeps.append(entry)
+
+    spec = StudySpec(
+        name=name, title=top.get("title", str, ""), description=top.get("description", str, ""),
+        seeds=seeds, data=data, model=_freeze(model), sweeps=tuple(sweeps),
+        baseline=baseline, outputs=outputs, quiet_warnings=tuple(quiet), base_dir=base_dir,
+    )
+    for i, entry in enumerate(spec.sweeps):
+        try:
+            spec.sweep_spec(entry)
+        except ConfigError as e:
+            raise ConfigError(f"{origin}: sweeps[{i}] ({entry.name}): {e}") from None
+    return spec
+
+
+def read_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No study file {path}.")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file.") from None
+    return parse_study(doc, origin=str(path), base_dir=str(path.parent))
+
+
+def builtin_studies() -> dict[str, str]:
+    """Built-in study names and their one-line titles."""
+    out = {}
+    for item in sorted(resources.files("gdlab.studies").iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".toml"):
+            doc = tomllib.loads(item.read_text(encoding="utf-8"))
+            out[item.name[:-5]] = doc.get("title", "")
+    return out
+
+
+def builtin_path(name: str) -> Any:
+    """The packaged TOML file of a built-in study."""
+    return resources.files("gdlab.studies") / f"{name}.toml"
+
+
+def load_study(name_or_path: str | Path) -> StudySpec:
+    """A built-in study by name, or a study file by path."""
+    text = str(name_or_path)
+    if text in builtin_studies():
+        item = builtin_path(text)
+        doc = tomllib.loads(item.read_text(encoding="utf-8"))
+        return parse_study(doc, origin=f"built-in study {text!r}")
+    path = Path(text)
+    if path.suffix == ".toml" or path.exists():
+        return read_study(path)
+    valid = list(builtin_studies())
+    hint = closest(text, valid)
+    raise ConfigError(
+        f"No built-in study or file named {text!r}."
+        + (f" Did you mean '{hint}'?" if hint else "")
+        + f" Built-in studies: {', '.join(valid)}; or give a path to a .toml file."
+    )
