@@ -161,3 +161,60 @@ def test_taps_record_each_epochs_activations_and_equal_a_forward_pass(arrays) ->
     out = 1 / (1 + np.exp(-(hidden @ p[1]["kernel"] + p[1]["bias"])))
     np.testing.assert_allclose(h["tap_0"][-1, 1, 0], hidden, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h["tap_1"][-1, 1, 0], out, rtol=1e-5, atol=1e-6)
+
+
+def _logistic_plan(**flags):
+    net = network.NetworkSpec(4, (network.DenseSpec(1, ("sigmoid",)),))
+    group = engine.GroupSpec(net, "binary_crossentropy", "binary_accuracy", "sgd", (), 1)
+    return net, group, engine.Plan((group,), 1, N, N, False, 3, shuffle=False, **flags)
+
+
+def test_learning_rate_schedule_multiplies_each_update(arrays) -> None:
+    x, y = arrays
+    net, group, plan = _logistic_plan(lr_schedule=True)
+    cfg = engine.group_config(group, [parse_optimizer("SGD(learning_rate=0.5)")], [N], [3],
+                              lr_growth=[3.0])
+    states, _ = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))
+    init = engine.init_program(plan)((cfg,), engine.seed_keys([0])[0])[0]
+    w = np.asarray(init.params[0]["kernel"])[0, 0].astype(np.float64)
+    b = np.asarray(init.params[0]["bias"])[0, 0].astype(np.float64)
+    xs, ys = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    for t in range(3):  # full batch: one update per epoch, learning rate 0.5 * 3**t
+        p = 1 / (1 + np.exp(-(xs @ w + b)))
+        gw, gb = xs.T @ (p - ys) / N, (p - ys).mean(0)
+        w, b = w - 0.5 * 3.0**t * gw, b - 0.5 * 3.0**t * gb
+    np.testing.assert_allclose(np.asarray(states[0].params[0]["kernel"])[0, 0], w, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_step_losses_add_up_to_the_epoch_loss(arrays) -> None:
+    x, y = arrays
+    group = engine.GroupSpec(NET, "binary_crossentropy", "binary_accuracy", "adam", (), 1)
+    cfg = engine.group_config(group, [parse_optimizer("adam")], [15], [2])
+    plan = engine.Plan((group,), 2, N, 15, False, 2, record_steps=True)
+    _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0, 1]))
+    steps = np.asarray(hist[0]["step_loss"])
+    assert steps.shape == (2, 6, 2, 1)  # epochs, steps (90 / 15), seeds, configs
+    np.testing.assert_allclose(steps.mean(axis=1), np.asarray(hist[0]["loss"]), rtol=1e-5)
+
+
+def test_noise_scale_equals_a_brute_force_computation(arrays) -> None:
+    x, y = arrays
+    group = engine.GroupSpec(NET, "binary_crossentropy", None, "sgd", (), 1)
+    cfg = engine.group_config(group, [parse_optimizer("sgd")], [16], [1])
+    plan = engine.Plan((group,), 1, N, 16, False, 1, noise_rows=20)
+    states, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))
+    params = jax.tree.map(lambda a: a[0, 0], states[0].params)
+    one = jax.tree.map(lambda a: a[0], cfg)
+    grads = []
+    for i in range(20):  # explicit per-example gradients
+        def loss(p, i=i):
+            return engine._forward_loss(group, p, x[i:i + 1], y[i:i + 1], one)[0][0]
+        g = jax.grad(loss)(params)
+        grads.append(np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(g)]))
+    grads = np.array(grads, np.float64)
+    mean = grads.mean(0)
+    trace = np.trace(np.cov(grads, rowvar=False))
+    np.testing.assert_allclose(np.asarray(hist[0]["grad_var_trace"])[0, 0, 0], trace, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(hist[0]["noise_scale"])[0, 0, 0],
+                               trace / (mean @ mean), rtol=1e-4)

@@ -245,3 +245,14 @@ def test_recorded_layers_equal_the_final_weights_forward_pass(data) -> None:
     with pytest.raises(ConfigError, match="Cannot record activations on 'val'"):
         gs.sweep(data, grid={"hidden": ["3"]}, record_layers=(0,), record_on="val",
                  progress=False)
+
+
+def test_step_losses_and_noise_scale_come_back_per_configuration(data) -> None:
+    r = gs.sweep(data, grid={"learning_rate": [0.01, 0.1]}, optimizer="sgd", batch_size=10,
+                 epochs=2, seeds=2, record_steps=True, noise_rows=32, progress=False)
+    assert r.steps["step_loss"].shape == (2, 11, 2, 2)  # epochs, steps, seeds, configs
+    assert r.history["noise_scale"].shape == (2, 2, 2)
+    assert (r.history["noise_scale"] > 0).all()
+    np.testing.assert_allclose(
+        (r.steps["step_loss"][:, :10] * 10).sum(1) + r.steps["step_loss"][:, 10] * 10,
+        r.history["loss"] * 110, rtol=1e-5)

@@ -132,6 +132,13 @@ class Plan:
     has shape ``[epochs, seeds, configs, rows, units]`` (negative ``l`` counts
     from the output layer; groups without such a layer record nothing). Without
     taps, nothing extra is computed.
+
+    ``lr_schedule`` applies each model's ``lr_growth`` (the learning-rate range
+    test); ``record_steps`` records every micro-batch's mean loss
+    (``history[g]["step_loss"]``, ``[epochs, steps, seeds, configs]``); with
+    ``noise_rows = k``, the gradient noise scale is measured at each epoch end on
+    the first ``k`` training rows (``noise_scale``, ``grad_sq_norm``,
+    ``grad_var_trace``, each ``[epochs, seeds, configs]``).
     """
 
     groups: tuple[GroupSpec, ...]
@@ -146,6 +153,9 @@ class Plan:
     fast_compile: bool = False
     tap_layers: tuple[int, ...] = ()
     tap_eval_set: int = 0
+    lr_schedule: bool = False
+    record_steps: bool = False
+    noise_rows: int = 0
 
     @property
     def compiler_options(self) -> dict[str, int] | None:
@@ -159,13 +169,18 @@ class Plan:
 
 
 class GroupConfig(NamedTuple):
-    """Per-configuration numbers of a group; every array has a leading config axis."""
+    """Per-configuration numbers of a group; every array has a leading config axis.
+
+    ``lr_growth`` (used when the plan has ``lr_schedule``) multiplies the learning
+    rate by itself at every update: update ``t`` (from 0) uses ``lr * growth**t``.
+    """
 
     optimizer: dict[str, jax.Array]
     batch_size: jax.Array
     epochs: jax.Array
     activation_index: jax.Array
     initializer_index: jax.Array
+    lr_growth: Any = None
 
 
 class GroupState(NamedTuple):
@@ -195,7 +210,8 @@ class Data(NamedTuple):
 def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
                  batch_sizes: Sequence[int], epochs: Sequence[int],
                  activation_index: np.ndarray | None = None,
-                 initializer_index: np.ndarray | None = None) -> GroupConfig:
+                 initializer_index: np.ndarray | None = None,
+                 lr_growth: Sequence[float] | None = None) -> GroupConfig:
     """Stack per-configuration settings into a GroupConfig (host side, float32)."""
     n = group.n_configs
     if not (len(optimizers) == len(batch_sizes) == len(epochs) == n):
@@ -221,6 +237,8 @@ def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
         epochs=np.asarray(epochs, np.int32),
         activation_index=np.asarray(act, np.int32),
         initializer_index=np.asarray(ini, np.int32),
+        lr_growth=np.ones(n, np.float32) if lr_growth is None else np.asarray(lr_growth,
+                                                                               np.float32),
     )
 
 
@@ -329,6 +347,36 @@ def fixed_sum(x: jax.Array) -> jax.Array:
     return x[0]
 
 
+def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig) -> jax.Array:
+    """Each example's loss gradient, flattened: ``[rows, n_params]``."""
+
+    def one(xi, yi):
+        def loss(p):
+            return _forward_loss(group, p, xi[None, :], yi[None, :], cfg)[0][0]
+
+        g = jax.grad(loss)(params)
+        return jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree_util.tree_leaves(g)])
+
+    return jax.vmap(one)(x, y)
+
+
+def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig
+                ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""The simple gradient noise scale (McCandlish et al. 2018) on the rows ``x``.
+
+    With per-example gradients :math:`g_i` and their mean :math:`G`:
+    :math:`\operatorname{tr}\Sigma = \sum_i \lVert g_i - G \rVert^2 / (k - 1)` and
+    :math:`B_{simple} = \operatorname{tr}\Sigma / \lVert G \rVert^2`. Returns
+    ``(B_simple, |G|^2, tr Sigma)``.
+    """
+    grads = per_example_grads(group, params, x, y, cfg)
+    k = grads.shape[0]
+    mean = jnp.mean(grads, axis=0)
+    trace = jnp.sum(jnp.square(grads - mean[None, :])) / max(k - 1, 1)
+    sq = jnp.sum(jnp.square(mean))
+    return trace / sq, sq, trace
+
+
 def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
                     taps: tuple[int, ...] = ()):
     out = _forward_loss(group, params, x, y, cfg, taps)
@@ -402,7 +450,15 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             end = jnp.array(True)
             mean_g = tree_map(lambda g: g / count, grads)
         active = (local_e < cfg.epochs) & (div < 0)
-        updates, new_opt = _transformation(group, cfg.optimizer).update(mean_g, opt_state, params)
+        hp = cfg.optimizer
+        if plan.lr_schedule:
+            b = cfg.batch_size
+            per_epoch = (n + b - 1) // b
+            done_rows = jnp.minimum((i + 1) * u, n)
+            t = local_e * per_epoch + (done_rows + b - 1) // b - 1  # this update's index
+            hp = dict(hp, learning_rate=hp["learning_rate"]
+                      * cfg.lr_growth ** t.astype(jnp.float32))
+        updates, new_opt = _transformation(group, hp).update(mean_g, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         finite = _all_finite(new_params)
         apply = end & active & finite
@@ -414,7 +470,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         if plan.accumulate and group.accumulate:
             acc = (_select(end, tree_map(jnp.zeros_like, acc_g), acc_g),
                    jnp.where(end, 0.0, acc_n))
-        return GroupState(params, opt_state, div), sums, acc
+        step_loss = jnp.where(active & (count > 0), lsum / jnp.maximum(count, 1.0), jnp.nan)
+        return GroupState(params, opt_state, div), sums, acc, step_loss
 
     def epoch_body(states, local_e):
         e = epoch_offset + local_e
@@ -445,11 +502,12 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                 )
                 step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0))
                 out.append(step(states[g], sums[g], accs[g], configs[g], xb, yb))
-            return (
-                tuple(o[0] for o in out), tuple(o[1] for o in out), tuple(o[2] for o in out)
-            ), None
+            carry = (tuple(o[0] for o in out), tuple(o[1] for o in out),
+                     tuple(o[2] for o in out))
+            return carry, (tuple(o[3] for o in out) if plan.record_steps else None)
 
-        (states, sums, _), _ = lax.scan(step_body, (states, sums, accs), jnp.arange(steps))
+        (states, sums, _), step_losses = lax.scan(step_body, (states, sums, accs),
+                                                  jnp.arange(steps))
 
         history = []
         for g, group in enumerate(plan.groups):
@@ -478,7 +536,17 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                     h[f"{prefix}accuracy"] = out[1]
                 for layer, acts in zip(taps, out[2] if taps else (), strict=True):
                     tapped[f"tap_{layer}"] = jnp.where(valid[:, :, None, None], acts, jnp.nan)
+            if plan.noise_rows:
+                k_rows = min(plan.noise_rows, n)
+                ns = jax.vmap(
+                    lambda p, c, x, y, grp=group: noise_scale(grp, p, x, y, c),
+                    in_axes=(0, 0, None, None))
+                ns = jax.vmap(ns, in_axes=(0, None, None, None))
+                h["noise_scale"], h["grad_sq_norm"], h["grad_var_trace"] = ns(
+                    st.params, cfg, data.x[:k_rows], data.y[g][:k_rows])
             record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
+            if plan.record_steps:
+                record["step_loss"] = step_losses[g]
             history.append(record | tapped)
         if plan.progress:
             jax.debug.callback(_report_progress, e, ordered=True)

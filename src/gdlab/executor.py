@@ -271,7 +271,8 @@ def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData
     )
 
 
-def _group_config(group: GroupPlan, configs: Sequence[TrainConfig]) -> _engine.GroupConfig:
+def _group_config(group: GroupPlan, configs: Sequence[TrainConfig],
+                  lr_growth: Sequence[float] | None = None) -> _engine.GroupConfig:
     members = [configs[i] for i in group.config_ids]
     spec = group.spec
     n_layers = len(spec.network.layers)
@@ -284,9 +285,10 @@ def _group_config(group: GroupPlan, configs: Sequence[TrainConfig]) -> _engine.G
             if spec.initializer_choices and spec.initializer_choices[layer] is not None:
                 init_idx[row, layer] = spec.initializer_choices[layer].index(
                     cfg.kernel_initializer)
+    growth = None if lr_growth is None else [lr_growth[i] for i in group.config_ids]
     return _engine.group_config(
         spec, [c.optimizer for c in members], [c.batch_size for c in members],
-        [c.epochs for c in members], act_idx, init_idx,
+        [c.epochs for c in members], act_idx, init_idx, growth,
     )
 
 
@@ -325,6 +327,7 @@ class RawResult:
     timings: dict[str, float]
     n_programs: int
     taps: dict[int, list[np.ndarray | None]] = dataclasses.field(default_factory=dict)
+    steps: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 ProgressFn = Callable[[int, int], None]
@@ -335,12 +338,18 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  max_models_per_call: int | None = None,
                  progress: ProgressFn | None = None,
                  keep_params: bool = True, tap_layers: Sequence[int] = (),
-                 tap_set: str = "test") -> RawResult:
+                 tap_set: str = "test", record_steps: bool = False, noise_rows: int = 0,
+                 lr_growth: Sequence[float] | None = None) -> RawResult:
     """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
 
     ``tap_layers`` records those layers' activations on evaluation set ``tap_set``
-    ("val" or "test") after every epoch.
+    ("val" or "test") after every epoch; ``record_steps`` each micro-batch's loss;
+    ``noise_rows`` the gradient noise scale on that many training rows;
+    ``lr_growth[c]`` multiplies configuration ``c``'s learning rate at every update
+    (see :class:`gdlab.engine.Plan`).
     """
+    if lr_growth is not None and len(lr_growth) != len(configs):
+        raise ConfigError(f"lr_growth needs one value per configuration ({len(configs)}).")
     configs = list(configs)
     eval_names = [name for name, _, _ in data.evals]
     if tap_layers and tap_set not in eval_names:
@@ -359,6 +368,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     diverged = np.full((n_seeds, n_configs), -1, np.int32)
     params: list[Any] = [None] * n_configs
     taps: dict[int, list[np.ndarray | None]] = {}
+    steps_history: dict[str, np.ndarray] = {}
     x = data.x_train
     eval_x = tuple(xe for _, xe, _ in data.evals)
     timings = {"compile_and_run_s": 0.0}
@@ -374,6 +384,9 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             progress=True,
             tap_layers=tuple(tap_layers),
             tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
+            lr_schedule=lr_growth is not None,
+            record_steps=record_steps,
+            noise_rows=int(noise_rows),
         )
         if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
             # Little arithmetic (and so little memory): compile fast, and always run all
@@ -398,7 +411,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
         for prog, plan in calls:
             chunk = plan.n_seeds
             groups = plan.groups
-            cfgs = tuple(_group_config(g, configs) for g in prog.groups)
+            cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
             ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
                        for g in groups)
             eval_y = tuple(
@@ -419,6 +432,20 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                 for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):
                     ids = list(gp.config_ids)
                     for metric, values in hist[g].items():
+                        if metric == "step_loss":
+                            arr = np.asarray(values)[:, :, :real]  # [E, steps, seeds, configs]
+                            if metric not in steps_history:
+                                steps_history[metric] = np.full(
+                                    (max_epochs, arr.shape[1], n_seeds, n_configs), np.nan,
+                                    np.float32)
+                            target = steps_history[metric]
+                            if target.shape[1] != arr.shape[1]:
+                                raise ConfigError(
+                                    "record_steps needs every configuration in one program "
+                                    "(one micro-batch size)."
+                                )
+                            target[: prog.n_epochs, :, start:start + real, ids] = arr
+                            continue
                         if metric.startswith("tap_"):
                             layer = int(metric[4:])
                             per_config = taps.setdefault(layer, [None] * n_configs)
@@ -445,4 +472,4 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                                     lambda a, b: np.concatenate([a, b]), params[cid], piece)
     finally:
         _engine.set_progress_listener(None)
-    return RawResult(history, diverged, params, timings, len(programs), taps)
+    return RawResult(history, diverged, params, timings, len(programs), taps, steps_history)

@@ -49,7 +49,8 @@ class SweepResult:
     weights stacked over seeds, and ``taps[layer][config]`` the recorded
     activations ``[epochs, seeds, rows, units]`` when asked for (neither is saved
     to Parquet); ``seconds`` the wall time of the training call that produced it
-    (kept out of files, so equal studies write equal files).
+    (kept out of files, so equal studies write equal files); ``steps["step_loss"]``
+    each micro-batch's loss ``[epochs, steps, seeds, configs]`` when recorded.
     """
 
     spec: SweepSpec
@@ -59,6 +60,7 @@ class SweepResult:
     params: list[Any] | None = None
     taps: dict[int, list[np.ndarray | None]] = field(default_factory=dict)
     seconds: float | None = None
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
 
     # --------------------------------------------------------------- shape
 

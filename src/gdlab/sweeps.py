@@ -61,7 +61,7 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
           memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
           max_models_per_call: int | None = None, keep_params: bool = True,
           record_layers: Sequence[int] = (), record_on: str = "test",
-          **settings: Any) -> SweepResult:
+          record_steps: bool = False, noise_rows: int = 0, **settings: Any) -> SweepResult:
     """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
 
     ``data`` is a prepared dataset (``gdlab.preprocessing.prepare``), a dict or a
@@ -71,6 +71,9 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     may give them as a compiled ``gdlab.keras`` model instead. ``record_layers``
     records those layers' activations on the ``record_on`` set ("test" or "val")
     after every epoch (``result.taps``); ``-2`` is the last hidden layer.
+    ``record_steps`` keeps every micro-batch's loss (``result.steps``);
+    ``noise_rows=k`` measures the gradient noise scale on ``k`` training rows at
+    each epoch end (metrics ``noise_scale``, ``grad_sq_norm``, ``grad_var_trace``).
     """
     base = dict(base_from_model(model)) if model is not None else {}
     base.update(settings)
@@ -79,23 +82,27 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
                       configs=configs, seeds=seeds)
     return run(spec, data, progress=progress, memory_budget=memory_budget,
                max_models_per_call=max_models_per_call, keep_params=keep_params,
-               record_layers=record_layers, record_on=record_on)
+               record_layers=record_layers, record_on=record_on, record_steps=record_steps,
+               noise_rows=noise_rows)
 
 
 def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
         max_models_per_call: int | None = None, keep_params: bool = True,
-        record_layers: Sequence[int] = (), record_on: str = "test") -> SweepResult:
+        record_layers: Sequence[int] = (), record_on: str = "test",
+        record_steps: bool = False, noise_rows: int = 0) -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
     return run_many([spec], data, progress=progress, memory_budget=memory_budget,
                     max_models_per_call=max_models_per_call, keep_params=keep_params,
-                    record_layers=record_layers, record_on=record_on)[0]
+                    record_layers=record_layers, record_on=record_on,
+                    record_steps=record_steps, noise_rows=noise_rows)[0]
 
 
 def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
              memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
              max_models_per_call: int | None = None, keep_params: bool = True,
-             record_layers: Sequence[int] = (), record_on: str = "test") -> list[SweepResult]:
+             record_layers: Sequence[int] = (), record_on: str = "test",
+             record_steps: bool = False, noise_rows: int = 0) -> list[SweepResult]:
     """Run several sweeps on the same data in as few compiled programs as possible.
 
     Sweeps with the same seeds are trained together, and a configuration that
@@ -131,7 +138,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                                          memory_budget=memory_budget,
                                          max_models_per_call=max_models_per_call,
                                          progress=update, keep_params=keep_params,
-                                         tap_layers=tuple(record_layers), tap_set=record_on)
+                                         tap_layers=tuple(record_layers), tap_set=record_on,
+                                         record_steps=record_steps, noise_rows=noise_rows)
             seconds = round(time.perf_counter() - t0, 3)
             for i, cols in zip(members, where, strict=True):
                 spec = specs[i]
@@ -146,6 +154,7 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                 params = [raw.params[c] for c in cols] if keep_params else None
                 taps = {layer: [None if v[c] is None else v[c][:n_epochs] for c in cols]
                         for layer, v in raw.taps.items()}
+                steps = {m: v[:n_epochs][:, :, :, cols] for m, v in raw.steps.items()}
                 results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params,
-                                         taps, seconds)
+                                         taps, seconds, steps)
     return [r for r in results if r is not None]
