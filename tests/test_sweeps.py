@@ -256,3 +256,26 @@ def test_step_losses_and_noise_scale_come_back_per_configuration(data) -> None:
     np.testing.assert_allclose(
         (r.steps["step_loss"][:, :10] * 10).sum(1) + r.steps["step_loss"][:, 10] * 10,
         r.history["loss"] * 110, rtol=1e-5)
+
+
+def test_initial_params_are_the_weights_a_sweep_starts_from(data) -> None:
+    from gdlab import engine
+    from gdlab.specs import resolve
+
+    td = executor.training_data(data)
+    configs = [resolve({"hidden": "3", "kernel_initializer": k, "epochs": 1})
+               for k in ("he_normal", "random_uniform")]
+    init = executor.initial_params(configs, [0, 4], td)
+    # A program whose models never train (0 epochs) returns its initial weights.
+    prog = executor.plan_programs(configs, td)[0]
+    cfgs = tuple(executor._group_config(g, configs) for g in prog.groups)
+    cfgs = tuple(c._replace(epochs=np.zeros_like(c.epochs)) for c in cfgs)
+    plan = engine.Plan(tuple(g.spec for g in prog.groups), 2, td.n_train, prog.micro_batch,
+                       prog.accumulate, 1)
+    states, _ = engine.fit_program(plan)(cfgs, engine.Data(td.x_train, tuple(
+        executor.encode_targets(td.y_train, td.task, g.spec.loss, g.spec.network.n_outputs)
+        for g in prog.groups)), engine.seed_array([0, 4]))
+    for col, cid in enumerate(prog.groups[0].config_ids):
+        for a, b in zip(jax.tree.leaves(init[cid]), jax.tree.leaves(states[0].params),
+                        strict=True):
+            np.testing.assert_array_equal(a, np.asarray(b)[:, col])

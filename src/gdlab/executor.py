@@ -473,3 +473,21 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     finally:
         _engine.set_progress_listener(None)
     return RawResult(history, diverged, params, timings, len(programs), taps, steps_history)
+
+
+def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],
+                   data: TrainingData) -> list[Any]:
+    """Each configuration's initial weights, stacked over seeds, exactly as a sweep draws them."""
+    configs = list(configs)
+    out: list[Any] = [None] * len(configs)
+    init_keys, _ = _engine.seed_keys(seeds)
+    for prog in plan_programs(configs, data):
+        plan = _engine.Plan(groups=tuple(g.spec for g in prog.groups), n_seeds=len(seeds),
+                            n_train=data.n_train, micro_batch=prog.micro_batch,
+                            accumulate=prog.accumulate, n_epochs=1)
+        cfgs = tuple(_group_config(g, configs) for g in prog.groups)
+        states = jax.device_get(_engine.init_program(plan)(cfgs, init_keys))
+        for gp, state in zip(prog.groups, states, strict=True):
+            for col, cid in enumerate(gp.config_ids):
+                out[cid] = jax.tree.map(lambda a, c=col: np.asarray(a)[:, c], state.params)
+    return out
