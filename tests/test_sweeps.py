@@ -279,3 +279,50 @@ def test_initial_params_are_the_weights_a_sweep_starts_from(data) -> None:
         for a, b in zip(jax.tree.leaves(init[cid]), jax.tree.leaves(states[0].params),
                         strict=True):
             np.testing.assert_array_equal(a, np.asarray(b)[:, col])
+
+
+def test_early_stopping_stops_each_model_by_keras_rule_and_restores_its_best(data) -> None:
+    from gdlab import early_stopping as es
+
+    x, y, xv, yv = data
+    d = {"x_train": x, "y_train": y, "x_val": xv, "y_val": yv}
+    kwargs = dict(grid={"learning_rate": [0.003, 0.3, 3.0]}, optimizer="adam", hidden="8",
+                  epochs=14, seeds=3, progress=False)
+    full = gs.sweep(d, **kwargs)
+    rule = {"monitor": "val_loss", "patience": 2, "min_delta": 0.001,
+            "restore_best_weights": True}
+    stopped = gs.sweep(d, early_stopping=rule, **kwargs)
+    params = es.early_stopping_params("min", 0.001, 2)
+    n_stopped = 0
+    for c in range(3):
+        for s in range(3):
+            state = es.init()
+            stop, best = -1, -1
+            for epoch in range(14):
+                state, improved = es.update(state, full.history["val_loss"][epoch, s, c], epoch,
+                                            params)
+                if improved:
+                    best = epoch
+                if state.stopped:
+                    stop = epoch
+                    break
+            assert stopped.stopped_epoch[s, c] == stop and stopped.best_epoch[s, c] == best
+            last = 13 if stop < 0 else stop
+            np.testing.assert_array_equal(stopped.history["val_loss"][:last + 1, s, c],
+                                          full.history["val_loss"][:last + 1, s, c])
+            assert np.isnan(stopped.history["val_loss"][last + 1:, s, c]).all()
+            n_stopped += stop >= 0
+    assert 0 < n_stopped < 9  # some runs stop early, some run to the end
+    # Restored weights are the best epoch's: equal to training that many epochs.
+    c, s = 1, 0
+    best = int(stopped.best_epoch[s, c])
+    short = gs.sweep(d, grid={"learning_rate": [0.3]}, optimizer="adam", hidden="8",
+                     epochs=best + 1, seeds=[0], progress=False)
+    for a, b in zip(jax.tree.leaves(stopped.params[c]), jax.tree.leaves(short.params[0]),
+                    strict=True):
+        np.testing.assert_allclose(a[s], b[0], rtol=1e-5, atol=1e-5)
+    summary = stopped.summary()
+    assert list(summary.stopped_early) == [int((stopped.stopped_epoch[:, i] >= 0).sum())
+                                           for i in range(3)]
+    with pytest.raises(ConfigError, match="monitors 'val_loss'.*validation"):
+        gs.sweep(data, early_stopping={"monitor": "val_loss"}, progress=False)

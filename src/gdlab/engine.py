@@ -156,6 +156,7 @@ class Plan:
     lr_schedule: bool = False
     record_steps: bool = False
     noise_rows: int = 0
+    early_stopping: EarlyStopRule | None = None
 
     @property
     def compiler_options(self) -> dict[str, int] | None:
@@ -184,11 +185,43 @@ class GroupConfig(NamedTuple):
 
 
 class GroupState(NamedTuple):
-    """Per-model training state; every array has leading axes ``[seed, config]``."""
+    """Per-model training state; every array has leading axes ``[seed, config]``.
+
+    ``stopping`` and ``best_params`` exist only in programs with early stopping.
+    """
 
     params: _network.Params
     opt_state: Any
     diverged_epoch: jax.Array
+    stopping: Any = None
+    best_params: Any = None
+
+
+@dataclass(frozen=True)
+class EarlyStopRule:
+    """Keras's EarlyStopping, applied to every model of a program on its own.
+
+    ``monitor`` is a history name (``val_loss``, ``val_accuracy``, ``loss``, ...).
+    A stopped model is frozen, as a diverged one; with ``restore_best``, each
+    model ends with the weights of its best epoch (Keras 3 restores them whether
+    or not training stopped early).
+    """
+
+    monitor: str = "val_loss"
+    minimize: bool = True
+    min_delta: float = 0.0
+    patience: int = 0
+    baseline: float | None = None
+    start_from_epoch: int = 0
+    restore_best: bool = False
+
+    def params(self) -> Any:
+        """The rule's numbers for :func:`gdlab.early_stopping.update`."""
+        from gdlab.early_stopping import EarlyStoppingParams
+
+        return EarlyStoppingParams(self.minimize, abs(self.min_delta), self.patience,
+                                   math.nan if self.baseline is None else self.baseline,
+                                   self.start_from_epoch)
 
 
 class Data(NamedTuple):
@@ -318,6 +351,12 @@ def _init_model(group: GroupSpec, key: jax.Array, cfg: GroupConfig) -> GroupStat
     return GroupState(params, opt_state, jnp.array(-1, jnp.int32))
 
 
+def _with_stopping(state: GroupState) -> GroupState:
+    from gdlab import early_stopping as es
+
+    return state._replace(stopping=es.init((), xp=jnp), best_params=state.params)
+
+
 def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[int, ...] = ()):
     logits, out, stages = _network.apply(params, x, group.network,
                                          _chains(group, cfg.activation_index))
@@ -409,7 +448,10 @@ def _init_states(plan: Plan, configs: tuple[GroupConfig, ...],
     for group, cfg in zip(plan.groups, configs, strict=True):
         over_configs = jax.vmap(lambda k, c, g=group: _init_model(g, k, c), in_axes=(None, 0))
         over_seeds = jax.vmap(over_configs, in_axes=(0, None))
-        states.append(over_seeds(init_keys, cfg))
+        state = over_seeds(init_keys, cfg)
+        if plan.early_stopping is not None:
+            state = jax.vmap(jax.vmap(_with_stopping))(state)
+        states.append(state)
     return tuple(states)
 
 
@@ -429,7 +471,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
     def model_step(group, state, sums, acc, cfg, xb, yb, mask, i, e, local_e):
-        params, opt_state, div = state
+        params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
         loss_sum, metric_sum = sums
 
         def objective(p):
@@ -450,6 +492,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             end = jnp.array(True)
             mean_g = tree_map(lambda g: g / count, grads)
         active = (local_e < cfg.epochs) & (div < 0)
+        if plan.early_stopping is not None:
+            active = active & ~state.stopping.stopped
         hp = cfg.optimizer
         if plan.lr_schedule:
             b = cfg.batch_size
@@ -471,7 +515,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             acc = (_select(end, tree_map(jnp.zeros_like, acc_g), acc_g),
                    jnp.where(end, 0.0, acc_n))
         step_loss = jnp.where(active & (count > 0), lsum / jnp.maximum(count, 1.0), jnp.nan)
-        return GroupState(params, opt_state, div), sums, acc, step_loss
+        new_state = state._replace(params=params, opt_state=opt_state, diverged_epoch=div)
+        return new_state, sums, acc, step_loss
 
     def epoch_body(states, local_e):
         e = epoch_offset + local_e
@@ -514,6 +559,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             cfg, st = configs[g], states[g]
             valid = (local_e < cfg.epochs)[None, :] & ((st.diverged_epoch < 0) |
                                                       (e < st.diverged_epoch))
+            if plan.early_stopping is not None:
+                valid = valid & ~st.stopping.stopped  # stopped at an earlier epoch's end
             h = {"loss": sums[g][0] / n}
             if group.metric is not None:
                 h["accuracy"] = sums[g][1] / n
@@ -545,6 +592,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                 h["noise_scale"], h["grad_sq_norm"], h["grad_var_trace"] = ns(
                     st.params, cfg, data.x[:k_rows], data.y[g][:k_rows])
             record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
+            if plan.early_stopping is not None:
+                states = _stop_early(plan, states, g, record, valid, e)
             if plan.record_steps:
                 record["step_loss"] = step_losses[g]
             history.append(record | tapped)
@@ -553,7 +602,33 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         return states, tuple(history)
 
     states, history = lax.scan(epoch_body, states, jnp.arange(plan.n_epochs))
+    if plan.early_stopping is not None and plan.early_stopping.restore_best:
+        states = tuple(
+            st._replace(params=_where_models(st.stopping.has_best, st.best_params, st.params))
+            for st in states
+        )
     return states, history
+
+
+def _where_models(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per model (``mask`` is ``[seed, config]``), ``new`` where True, else ``old``."""
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim)), a, b),
+        new, old)
+
+
+def _stop_early(plan: Plan, states: tuple[GroupState, ...], g: int,
+                record: dict[str, jax.Array], valid: jax.Array, e: jax.Array
+                ) -> tuple[GroupState, ...]:
+    """Keras's EarlyStopping rule at an epoch end, for every model of group ``g``."""
+    from gdlab import early_stopping as es
+
+    rule = plan.early_stopping
+    st = states[g]
+    current = record[rule.monitor]
+    stopping, improved = es.update(st.stopping, current, e, rule.params(), active=valid)
+    best = _where_models(improved, st.params, st.best_params)
+    return (*states[:g], st._replace(stopping=stopping, best_params=best), *states[g + 1:])
 
 
 @lru_cache(maxsize=64)

@@ -318,7 +318,8 @@ class RawResult:
     ``history[metric]`` has shape ``[epochs, seeds, configs]`` (NaN where a run
     had stopped or diverged), ``diverged_epoch`` ``[seeds, configs]`` (-1: never),
     ``taps[layer][config]`` ``[epochs, seeds, rows, units]`` (None where the
-    configuration has no such layer).
+    configuration has no such layer); with early stopping, ``stopped_epoch`` and
+    ``best_epoch`` ``[seeds, configs]`` (-1: did not stop / no best yet).
     """
 
     history: dict[str, np.ndarray]
@@ -328,6 +329,8 @@ class RawResult:
     n_programs: int
     taps: dict[int, list[np.ndarray | None]] = dataclasses.field(default_factory=dict)
     steps: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    stopped_epoch: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
 
 
 ProgressFn = Callable[[int, int], None]
@@ -339,7 +342,8 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  progress: ProgressFn | None = None,
                  keep_params: bool = True, tap_layers: Sequence[int] = (),
                  tap_set: str = "test", record_steps: bool = False, noise_rows: int = 0,
-                 lr_growth: Sequence[float] | None = None) -> RawResult:
+                 lr_growth: Sequence[float] | None = None,
+                 early_stopping: _engine.EarlyStopRule | None = None) -> RawResult:
     """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
 
     ``tap_layers`` records those layers' activations on evaluation set ``tap_set``
@@ -350,6 +354,17 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     """
     if lr_growth is not None and len(lr_growth) != len(configs):
         raise ConfigError(f"lr_growth needs one value per configuration ({len(configs)}).")
+    if early_stopping is not None:
+        names = ["loss"] + [f"{name}_loss" for name, _, _ in data.evals]
+        if data.task != "regression":
+            names += ["accuracy"] + [f"{name}_accuracy" for name, _, _ in data.evals]
+        if early_stopping.monitor not in names:
+            raise ConfigError(
+                f"Early stopping monitors {early_stopping.monitor!r}, which this training does "
+                f"not report; it reports {', '.join(names)}."
+                + (" Give validation data (validation_split) to monitor val_loss."
+                   if early_stopping.monitor.startswith("val_") else "")
+            )
     configs = list(configs)
     eval_names = [name for name, _, _ in data.evals]
     if tap_layers and tap_set not in eval_names:
@@ -366,6 +381,8 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     max_epochs = max(c.epochs for c in configs)
     history: dict[str, np.ndarray] = {}
     diverged = np.full((n_seeds, n_configs), -1, np.int32)
+    stopped = np.full((n_seeds, n_configs), -1, np.int32)
+    best = np.full((n_seeds, n_configs), -1, np.int32)
     params: list[Any] = [None] * n_configs
     taps: dict[int, list[np.ndarray | None]] = {}
     steps_history: dict[str, np.ndarray] = {}
@@ -387,6 +404,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             lr_schedule=lr_growth is not None,
             record_steps=record_steps,
             noise_rows=int(noise_rows),
+            early_stopping=early_stopping,
         )
         if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
             # Little arithmetic (and so little memory): compile fast, and always run all
@@ -461,6 +479,14 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                         history[metric][: prog.n_epochs, start:start + real, ids] = \
                             np.asarray(values)[:, :real, :]
                     diverged[start:start + real, ids] = np.asarray(state.diverged_epoch)[:real]
+                    if early_stopping is not None:
+                        stops = state.stopping
+                        stopped[start:start + real, ids] = np.where(
+                            np.asarray(stops.stopped)[:real],
+                            np.asarray(stops.stopped_epoch)[:real], -1)
+                        best[start:start + real, ids] = np.where(
+                            np.asarray(stops.has_best)[:real],
+                            np.asarray(stops.best_epoch)[:real], -1)
                     if keep_params:
                         host = jax.device_get(state.params)
                         for col, cid in enumerate(ids):
@@ -472,7 +498,9 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                                     lambda a, b: np.concatenate([a, b]), params[cid], piece)
     finally:
         _engine.set_progress_listener(None)
-    return RawResult(history, diverged, params, timings, len(programs), taps, steps_history)
+    return RawResult(history, diverged, params, timings, len(programs), taps, steps_history,
+                     stopped if early_stopping is not None else None,
+                     best if early_stopping is not None else None)
 
 
 def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],

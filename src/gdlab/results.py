@@ -51,6 +51,9 @@ class SweepResult:
     to Parquet); ``seconds`` the wall time of the training call that produced it
     (kept out of files, so equal studies write equal files); ``steps["step_loss"]``
     each micro-batch's loss ``[epochs, steps, seeds, configs]`` when recorded.
+    With early stopping, ``stopped_epoch[seed, config]`` is the epoch a run
+    stopped at (-1: ran all its epochs) and ``best_epoch`` its best monitored
+    epoch; both are stored in the tidy table (``stopped_epoch``, ``best_epoch``).
     """
 
     spec: SweepSpec
@@ -61,6 +64,8 @@ class SweepResult:
     taps: dict[int, list[np.ndarray | None]] = field(default_factory=dict)
     seconds: float | None = None
     steps: dict[str, np.ndarray] = field(default_factory=dict)
+    stopped_epoch: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
 
     # --------------------------------------------------------------- shape
 
@@ -115,6 +120,10 @@ class SweepResult:
             cols["value"] = self.history[metric].ravel()[keep].astype(np.float64)
             cols["diverged_epoch"] = self.diverged_epoch[s_idx.ravel()[keep],
                                                          c_idx.ravel()[keep]]
+            if self.stopped_epoch is not None:
+                cols["stopped_epoch"] = self.stopped_epoch[s_idx.ravel()[keep],
+                                                           c_idx.ravel()[keep]]
+                cols["best_epoch"] = self.best_epoch[s_idx.ravel()[keep], c_idx.ravel()[keep]]
             frames.append(pd.DataFrame(cols))
         df = pd.concat(frames, ignore_index=True)
         for axis, values in axes.items():
@@ -148,8 +157,14 @@ class SweepResult:
             for s, seed in enumerate(self.spec.seeds):
                 row = {"config": c, "setting": name, "seed": seed,
                        "diverged_epoch": int(self.diverged_epoch[s, c])}
+                last = epochs[c] - 1
+                if self.stopped_epoch is not None:
+                    row["stopped_epoch"] = int(self.stopped_epoch[s, c])
+                    row["best_epoch"] = int(self.best_epoch[s, c])
+                    if row["stopped_epoch"] >= 0:
+                        last = row["stopped_epoch"]
                 for m in self.metrics:
-                    row[m] = float(self.history[m][epochs[c] - 1, s, c])
+                    row[m] = float(self.history[m][last, s, c])
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -171,6 +186,8 @@ class SweepResult:
                 row[axis] = values[c]
             row["seeds"] = len(runs)
             row["diverged"] = int((runs.diverged_epoch >= 0).sum())
+            if "stopped_epoch" in runs:
+                row["stopped_early"] = int((runs.stopped_epoch >= 0).sum())
             for m in self.metrics:
                 v = runs[m].dropna().to_numpy()
                 n = len(v)
@@ -273,5 +290,11 @@ def load_results(path: str | Path) -> list[SweepResult]:
             history[metric] = arr
         diverged = np.full((n_s, n_c), -1, np.int32)
         diverged[s_idx, c_idx] = part["diverged_epoch"].to_numpy()
-        out.append(SweepResult(spec, history, diverged, sweep.get("meta", {})))
+        result = SweepResult(spec, history, diverged, sweep.get("meta", {}))
+        if "stopped_epoch" in part and part["stopped_epoch"].notna().all():
+            for name in ("stopped_epoch", "best_epoch"):
+                arr = np.full((n_s, n_c), -1, np.int32)
+                arr[s_idx, c_idx] = part[name].to_numpy()
+                setattr(result, name, arr)
+        out.append(result)
     return out

@@ -8,14 +8,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gdlab import engine as _engine
 from gdlab import executor as _executor
 from gdlab.errors import ConfigError
 from gdlab.results import SweepResult
 from gdlab.specs import SweepSpec, format_hidden, sweep_spec
+
+
+def stop_rule(early_stopping: Any, data: Any = None) -> _engine.EarlyStopRule | None:
+    """An :class:`~gdlab.engine.EarlyStopRule` from Keras's EarlyStopping arguments.
+
+    Accepts None, a rule, a dict (``monitor``, ``min_delta``, ``patience``,
+    ``mode``, ``baseline``, ``restore_best_weights``, ``start_from_epoch``) or a
+    ``gdlab.keras.callbacks.EarlyStopping`` object.
+    """
+    from gdlab.early_stopping import early_stopping_params, resolve_minimize
+
+    if early_stopping is None or isinstance(early_stopping, _engine.EarlyStopRule):
+        return early_stopping
+    if not isinstance(early_stopping, Mapping):
+        fields = ("monitor", "min_delta", "patience", "mode", "baseline",
+                  "restore_best_weights", "start_from_epoch")
+        if not all(hasattr(early_stopping, f) for f in fields):
+            raise ConfigError(
+                "early_stopping must be a dict of EarlyStopping arguments (monitor, patience, "
+                f"...) or a gdlab.keras.callbacks.EarlyStopping, got {early_stopping!r}."
+            )
+        early_stopping = {f: getattr(early_stopping, f) for f in fields}
+    args = dict(early_stopping)
+    valid = {"monitor", "min_delta", "patience", "mode", "baseline", "restore_best_weights",
+             "start_from_epoch"}
+    for key in args:
+        if key not in valid:
+            from gdlab.errors import unknown_name
+
+            raise unknown_name("early_stopping argument", key, valid)
+    monitor = args.get("monitor", "val_loss")
+    minimize = resolve_minimize(monitor, args.get("mode", "auto"), ("accuracy",))
+    params = early_stopping_params("min" if minimize else "max", args.get("min_delta", 0.0),
+                                   args.get("patience", 0), args.get("baseline"),
+                                   args.get("start_from_epoch", 0))
+    baseline = None if params.baseline != params.baseline else float(params.baseline)
+    return _engine.EarlyStopRule(str(monitor), bool(minimize), float(params.min_delta),
+                                 int(params.patience), baseline, int(params.start_from_epoch),
+                                 bool(args.get("restore_best_weights", False)))
 
 
 def base_from_model(model: Any) -> dict[str, Any]:
@@ -61,7 +102,8 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
           memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
           max_models_per_call: int | None = None, keep_params: bool = True,
           record_layers: Sequence[int] = (), record_on: str = "test",
-          record_steps: bool = False, noise_rows: int = 0, **settings: Any) -> SweepResult:
+          record_steps: bool = False, noise_rows: int = 0, early_stopping: Any = None,
+          **settings: Any) -> SweepResult:
     """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
 
     ``data`` is a prepared dataset (``gdlab.preprocessing.prepare``), a dict or a
@@ -74,6 +116,8 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     ``record_steps`` keeps every micro-batch's loss (``result.steps``);
     ``noise_rows=k`` measures the gradient noise scale on ``k`` training rows at
     each epoch end (metrics ``noise_scale``, ``grad_sq_norm``, ``grad_var_trace``).
+    ``early_stopping`` (a dict of Keras's EarlyStopping arguments, or a
+    ``gdlab.keras.callbacks.EarlyStopping``) stops each model on its own.
     """
     base = dict(base_from_model(model)) if model is not None else {}
     base.update(settings)
@@ -83,26 +127,29 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     return run(spec, data, progress=progress, memory_budget=memory_budget,
                max_models_per_call=max_models_per_call, keep_params=keep_params,
                record_layers=record_layers, record_on=record_on, record_steps=record_steps,
-               noise_rows=noise_rows)
+               noise_rows=noise_rows, early_stopping=early_stopping)
 
 
 def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
         max_models_per_call: int | None = None, keep_params: bool = True,
         record_layers: Sequence[int] = (), record_on: str = "test",
-        record_steps: bool = False, noise_rows: int = 0) -> SweepResult:
+        record_steps: bool = False, noise_rows: int = 0,
+        early_stopping: Any = None) -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
     return run_many([spec], data, progress=progress, memory_budget=memory_budget,
                     max_models_per_call=max_models_per_call, keep_params=keep_params,
                     record_layers=record_layers, record_on=record_on,
-                    record_steps=record_steps, noise_rows=noise_rows)[0]
+                    record_steps=record_steps, noise_rows=noise_rows,
+                    early_stopping=early_stopping)[0]
 
 
 def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
              memory_budget: int = _executor.DEFAULT_MEMORY_BUDGET,
              max_models_per_call: int | None = None, keep_params: bool = True,
              record_layers: Sequence[int] = (), record_on: str = "test",
-             record_steps: bool = False, noise_rows: int = 0) -> list[SweepResult]:
+             record_steps: bool = False, noise_rows: int = 0,
+             early_stopping: Any = None) -> list[SweepResult]:
     """Run several sweeps on the same data in as few compiled programs as possible.
 
     Sweeps with the same seeds are trained together, and a configuration that
@@ -139,7 +186,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                                          max_models_per_call=max_models_per_call,
                                          progress=update, keep_params=keep_params,
                                          tap_layers=tuple(record_layers), tap_set=record_on,
-                                         record_steps=record_steps, noise_rows=noise_rows)
+                                         record_steps=record_steps, noise_rows=noise_rows,
+                                         early_stopping=stop_rule(early_stopping, td))
             seconds = round(time.perf_counter() - t0, 3)
             for i, cols in zip(members, where, strict=True):
                 spec = specs[i]
@@ -155,6 +203,12 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                 taps = {layer: [None if v[c] is None else v[c][:n_epochs] for c in cols]
                         for layer, v in raw.taps.items()}
                 steps = {m: v[:n_epochs][:, :, :, cols] for m, v in raw.steps.items()}
-                results[i] = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params,
-                                         taps, seconds, steps)
+                result = SweepResult(spec, history, raw.diverged_epoch[:, cols], meta, params,
+                                     taps, seconds, steps)
+                if raw.stopped_epoch is not None:
+                    result.stopped_epoch = raw.stopped_epoch[:, cols]
+                    result.best_epoch = raw.best_epoch[:, cols]
+                    result.meta["early_stopping"] = dataclasses.asdict(
+                        stop_rule(early_stopping, td))
+                results[i] = result
     return [r for r in results if r is not None]
