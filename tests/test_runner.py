@@ -136,3 +136,37 @@ def test_load_run_reads_a_finished_directory(finished) -> None:
     np.testing.assert_array_equal(back.result("rep").taps[-2][0], run.result("rep").taps[-2][0])
     with pytest.raises(ConfigError, match="not a gdlab run directory"):
         load_run(out / "sweeps")
+
+
+def test_study_outputs_tensorboard_checkpoints_and_early_stopping(tmp_path) -> None:
+    doc = {
+        "name": "outputs", "seeds": 2, "data": {"source": "wine", "validation_split": 0.25},
+        "model": {"optimizer": "adam", "hidden": "4", "epochs": 12},
+        "sweeps": [{"name": "lr", "grid": {"learning_rate": [0.001, 0.1]},
+                    "early_stopping": {"monitor": "val_loss", "patience": 1,
+                                       "restore_best_weights": True},
+                    "noise_scale": 16}],
+        "baseline": {"enabled": False},
+        "outputs": {"figures": False, "report": False, "tensorboard": True,
+                    "checkpoints": True},
+    }
+    run = run_study(parse_study(doc, origin="o"), tmp_path / "run", progress=False)
+    out = tmp_path / "run"
+    runs = sorted(p.name for p in (out / "tensorboard" / "lr").iterdir())
+    assert runs == ["learning_rate=0.001,seed=0", "learning_rate=0.001,seed=1",
+                    "learning_rate=0.1,seed=0", "learning_rate=0.1,seed=1"]
+    assert sorted(p.name for p in (out / "checkpoints" / "lr").iterdir()) == [
+        "0.001.safetensors", "0.1.safetensors"]
+    result = run.result("lr")
+    assert result.stopped_epoch is not None and (result.stopped_epoch[:, 1] >= 0).any()
+    assert "noise_scale" in result.metrics
+    tidy = pd.read_parquet(out / "results.parquet")
+    assert {"stopped_epoch", "best_epoch"} <= set(tidy.columns)
+    back = load_results(out / "results.parquet")[0]
+    np.testing.assert_array_equal(back.stopped_epoch, result.stopped_epoch)
+
+
+def test_early_stopping_on_validation_needs_a_validation_part() -> None:
+    doc = {**DOC, "sweeps": [{"name": "a", "early_stopping": {"patience": 2}}]}
+    with pytest.raises(ConfigError, match="monitors 'val_loss' but there is no validation part"):
+        parse_study(doc, origin="t")

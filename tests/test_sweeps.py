@@ -326,3 +326,36 @@ def test_early_stopping_stops_each_model_by_keras_rule_and_restores_its_best(dat
                                            for i in range(3)]
     with pytest.raises(ConfigError, match="monitors 'val_loss'.*validation"):
         gs.sweep(data, early_stopping={"monitor": "val_loss"}, progress=False)
+
+
+def test_sweep_artifacts_tensorboard_runs_and_best_checkpoints(data, tmp_path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gdlab import checkpoint, network, tensorboard
+
+    r = gs.sweep(data, grid={"learning_rate": [0.01, 0.5]}, optimizer="sgd", hidden="3",
+                 epochs=3, seeds=2, progress=False)
+    runs = tensorboard.write_sweep(r, tmp_path / "tb")
+    assert sorted(p.name for p in runs) == [
+        "learning_rate=0.01,seed=0", "learning_rate=0.01,seed=1", "learning_rate=0.5,seed=0",
+        "learning_rate=0.5,seed=1"]
+    acc = EventAccumulator(str(tmp_path / "tb" / "learning_rate=0.5,seed=1" / "train"))
+    acc.Reload()
+    losses = [e.value for e in acc.Scalars("epoch_loss")]
+    np.testing.assert_allclose(losses, r.history["loss"][:, 1, 1], rtol=1e-6)
+    test = EventAccumulator(str(tmp_path / "tb" / "learning_rate=0.5,seed=1" / "test"))
+    test.Reload()
+    assert [e.step for e in test.Scalars("epoch_accuracy")] == [0, 1, 2]
+
+    paths = checkpoint.save_best(r, tmp_path / "ckpt")
+    assert sorted(p.name for p in paths) == ["0.01.safetensors", "0.5.safetensors"]
+    loaded = checkpoint.load(tmp_path / "ckpt" / "0.5.safetensors")
+    seed = loaded.settings["seed"]
+    best = r.final().query("config == 1").sort_values("test_loss").iloc[0]
+    assert seed == best.seed
+    s = list(r.spec.seeds).index(seed)
+    x_test = data[2]
+    _, out, _ = network.apply(loaded.params, x_test, loaded.network)
+    _, ref, _ = network.apply(jax.tree.map(lambda a: a[s], r.params[1]), x_test,
+                              loaded.network)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))

@@ -391,3 +391,43 @@ def check_compatible(path: str | os.PathLike[str], saved: NetworkSpec,
         f"but the model is {target_widths} ({len(target.layers)} Dense layers).{detail}"
     )
 
+
+
+def save_best(result: Any, directory: str | os.PathLike[str], *,
+              monitor: str | None = None) -> list[Path]:
+    """Each configuration's best run of a sweep as a checkpoint (``<setting>.safetensors``).
+
+    The best run is the seed with the best final ``monitor`` (by default
+    ``val_loss`` if measured, else ``test_loss``, else ``loss``); its final
+    weights are saved (the best epoch's, when the sweep restored best weights),
+    with the configuration, seed and final metrics as settings. Configurations
+    whose every seed diverged have nothing worth keeping and are skipped.
+    """
+    from gdlab.artifacts import safe_name
+
+    if result.params is None:
+        raise ConfigError("This result has no weights (run the sweep with keep_params=True).")
+    metrics = result.metrics
+    monitor = monitor or next(m for m in ("val_loss", "test_loss", "loss") if m in metrics)
+    if monitor not in metrics:
+        raise ConfigError(f"Cannot pick best runs by {monitor!r}; measured: {', '.join(metrics)}.")
+    sign = 1.0 if "loss" in monitor else -1.0
+    data = result.meta.get("data", {})
+    final = result.final()
+    names = result.setting_names
+    written = []
+    for c, cfg in enumerate(result.spec.configs()):
+        runs = final[final.config == c].reset_index(drop=True)
+        values = sign * runs[monitor].to_numpy(float)
+        if not np.isfinite(values).any():
+            continue
+        s = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
+        network = cfg.network(int(data["n_features"]), data["task"], int(data["n_outputs"]))
+        params = [{k: np.asarray(v)[s] for k, v in layer.items()} for layer in result.params[c]]
+        row = runs.iloc[s]
+        settings = {"sweep": result.spec.name, "setting": names[c], "seed": int(row.seed),
+                    "config": cfg.settings(), "monitor": monitor,
+                    "metrics": {m: float(row[m]) for m in metrics if math.isfinite(row[m])}}
+        path = Path(directory) / f"{safe_name(names[c])}.safetensors"
+        written.append(save(path, network, params, settings))
+    return written

@@ -127,6 +127,7 @@ def training_data(data: Any, task: str | None = None) -> TrainingData:
     description = {
         "n_train": int(x.shape[0]),
         "n_features": int(x.shape[1]),
+        "n_outputs": int(n_out),
         "task": task,
         **{f"n_{name}": int(xe.shape[0]) for name, xe, _ in evals},
     }

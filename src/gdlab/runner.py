@@ -6,6 +6,8 @@ The run directory::
     manifest.json         what finished, when, with which versions and command
     sweeps/NAME.parquet   each sweep's tidy results, written as soon as its batch finishes
     sweeps/NAME.taps.npz  recorded activations (sweeps with record_layer)
+    tensorboard/NAME/     one TensorBoard run per configuration x seed (outputs.tensorboard)
+    checkpoints/NAME/     each configuration's best run (outputs.checkpoints)
     results.parquet       every sweep's tidy results in one table
     summary.csv           per configuration: final metrics with spread, diverged runs
     baseline.csv          the scikit-learn baselines
@@ -80,15 +82,15 @@ def study_summary(results: list[SweepResult]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _batches(spec: StudySpec) -> list[tuple[DataSpec, tuple[int, ...], int | None,
-                                             list[SweepEntry]]]:
-    """Sweeps grouped by (data preparation, seeds, recorded layer), in study order."""
+def _batches(spec: StudySpec) -> list[tuple[DataSpec, list[SweepEntry]]]:
+    """Sweeps grouped by what a program shares: data preparation, seeds, recording settings."""
     order: dict[tuple, list[SweepEntry]] = {}
     for entry in spec.sweeps:
         seeds = entry.seeds if entry.seeds is not None else spec.seeds
-        key = (spec.data_for(entry), seeds, entry.record_layer)
+        key = (spec.data_for(entry), seeds, entry.record_layer, entry.early_stopping,
+               entry.noise_scale)
         order.setdefault(key, []).append(entry)
-    return [(d, s, r, entries) for (d, s, r), entries in order.items()]
+    return [(key[0], entries) for key, entries in order.items()]
 
 
 def load_dataset(spec: StudySpec) -> Any:
@@ -181,7 +183,7 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
     }
     previous = {tuple(b["sweeps"]): b for b in _read_manifest(out_dir).get("batches", [])} \
         if resume else {}
-    for _, _, _, entries in batches:
+    for _, entries in batches:
         names = [e.name for e in entries]
         if all(n in done for n in names) and tuple(names) in previous:
             manifest["batches"].append(previous[tuple(names)])
@@ -229,8 +231,8 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
     sweeps_dir = out_dir / "sweeps"
     timings: dict[str, float] = {}
     try:
-        for (data_spec, _seeds, layer, entries), record in zip(batches, manifest["batches"],
-                                                                strict=True):
+        for (data_spec, entries), record in zip(batches, manifest["batches"], strict=True):
+            first = entries[0]
             if data_spec not in prepared:
                 prepared[data_spec] = _prepare(dataset, data_spec)
             names = [e.name for e in entries]
@@ -244,15 +246,26 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
                 continue
             t0 = time.perf_counter()
             with collect(spec.quiet_warnings) as batch_warnings:
-                results = run_many([spec.sweep_spec(e) for e in entries], prepared[data_spec],
-                                   progress=progress,
-                                   record_layers=() if layer is None else (layer,))
+                results = run_many(
+                    [spec.sweep_spec(e) for e in entries], prepared[data_spec],
+                    progress=progress,
+                    record_layers=() if first.record_layer is None else (first.record_layer,),
+                    early_stopping=dict(first.early_stopping) or None,
+                    noise_rows=first.noise_scale)
             record["warnings"] = [w.to_dict() for w in batch_warnings]
             for w in batch_warnings:
                 warnings.warn(w.message, _category(w.category), stacklevel=2)
             for name, result in zip(names, results, strict=True):
                 save_results([result], sweeps_dir / f"{safe_name(name)}.parquet")
                 _save_taps(sweeps_dir / f"{safe_name(name)}.taps.npz", result)
+                if spec.outputs.checkpoints:
+                    from gdlab.checkpoint import save_best
+
+                    save_best(result, out_dir / "checkpoints" / safe_name(name))
+                if spec.outputs.tensorboard:
+                    from gdlab.tensorboard import write_sweep
+
+                    write_sweep(result, out_dir / "tensorboard" / safe_name(name))
                 by_name[name] = result
             record["status"] = "done"
             record["seconds"] = round(time.perf_counter() - t0, 3)

@@ -31,6 +31,8 @@ The format (all sections but ``[[sweeps]]`` optional)::
     grid = { learning_rate = [0.01, 0.05, 0.1, 0.5] }   # or configs = [{...}, ...]
     # validation_split = 0.3        # this sweep's own validation part
     # record_layer = -2             # record this layer's activations after each epoch
+    # early_stopping = { monitor = "val_loss", patience = 2, restore_best_weights = true }
+    # noise_scale = true            # measure the gradient noise scale (on 256 training rows)
 
     [baseline]
     enabled = true
@@ -85,6 +87,8 @@ class SweepEntry:
     validation_split: float | None = None
     validation: str | None = None
     record_layer: int | None = None
+    early_stopping: tuple[tuple[str, Any], ...] = ()
+    noise_scale: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,10 @@ class StudySpec:
             for key in ("validation_split", "validation", "record_layer"):
                 if getattr(s, key) is not None:
                     d[key] = getattr(s, key)
+            if s.early_stopping:
+                d["early_stopping"] = _plain(dict(s.early_stopping))
+            if s.noise_scale:
+                d["noise_scale"] = s.noise_scale
             if s.seeds is not None:
                 d["seeds"] = list(s.seeds)
             out["sweeps"].append(d)
@@ -356,7 +364,8 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         where = f"sweeps[{i}]"
         r = _Reader(raw, where, origin)
         r.check_keys(["name", "title", "text", "model", "grid", "configs", "seeds",
-                      "validation_split", "validation", "record_layer"])
+                      "validation_split", "validation", "record_layer", "early_stopping",
+                      "noise_scale"])
         sname = r.get("name", str, "")
         if not sname.strip():
             raise r.error(f"{where} needs a name.")
@@ -382,6 +391,19 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         vmode = r.get("validation", str, None)
         if vmode is not None and vmode not in VALIDATION_MODES:
             raise r.error(f"{where}.validation must be one of {', '.join(VALIDATION_MODES)}.")
+        stopping = r.get("early_stopping", dict, {})
+        if stopping:
+            from gdlab.sweeps import stop_rule
+
+            try:
+                stop_rule(stopping)
+            except ConfigError as e:
+                raise r.error(f"{where}.early_stopping: {e}") from None
+        noise = r.get("noise_scale", (int, bool), 0)
+        noise = (256 if noise is True else int(noise)) if noise is not False else 0
+        if noise < 0 or noise == 1:
+            raise r.error(f"{where}.noise_scale must be true or a number of rows >= 2, got "
+                          f"{noise}.")
         entry = SweepEntry(
             name=sname,
             title=r.get("title", str, ""),
@@ -393,6 +415,8 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
             validation_split=vsplit,
             validation=vmode,
             record_layer=r.get("record_layer", int, None),
+            early_stopping=_freeze(stopping),
+            noise_scale=noise,
         )
         sweeps.append(entry)
 
@@ -406,6 +430,14 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
             spec.sweep_spec(entry)
         except ConfigError as e:
             raise ConfigError(f"{origin}: sweeps[{i}] ({entry.name}): {e}") from None
+        monitor = str(dict(entry.early_stopping).get("monitor", "val_loss"))
+        if entry.early_stopping and monitor.startswith("val_") and \
+                spec.data_for(entry).validation_split == 0:
+            raise ConfigError(
+                f"{origin}: sweeps[{i}] ({entry.name}).early_stopping monitors {monitor!r} but "
+                "there is no validation part; set validation_split (e.g. 0.2) in [data] or in "
+                "the sweep, or monitor 'loss'."
+            )
     return spec
 
 

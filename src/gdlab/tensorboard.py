@@ -249,3 +249,45 @@ def run_name(settings: Mapping[str, Any]) -> str:
         parts.append(f"{key}={text}")
     name = _UNSAFE.sub("_", ",".join(parts))
     return name if name not in (".", "..") else name.replace(".", "_")
+
+
+def write_sweep(result: Any, log_dir: str | os.PathLike[str]) -> list[Path]:
+    """One TensorBoard run per configuration x seed of a sweep, with hyperparameters.
+
+    Runs are named by the swept settings and the seed (:func:`run_name`) under
+    ``log_dir``; each holds Keras's ``train``/``validation`` scalars (the test
+    set's as ``test/``), and its settings and final metrics for the HParams
+    dashboard, grouped by configuration so TensorBoard can aggregate seeds.
+    """
+    log_dir = Path(log_dir)
+    configs = result.spec.configs()
+    labels = result.spec.labels()
+    final = result.final()
+    written = []
+    for c, (cfg, label) in enumerate(zip(configs, labels, strict=True)):
+        settings = cfg.settings()
+        hparams = {k: v for k, v in settings.items() if v is not None}
+        group = run_name(label) if label else result.spec.name
+        for s, seed in enumerate(result.spec.seeds):
+            name = run_name({**label, "seed": seed}) if label else run_name({"seed": seed})
+            run_dir = log_dir / name
+            history = {m: result.history[m][:, s, c] for m in result.metrics
+                       if not m.startswith("test_")}
+            write_history(run_dir, history)
+            tests = {m.removeprefix("test_"): result.history[m][:, s, c] for m in result.metrics
+                     if m.startswith("test_")}
+            if tests:
+                with RunWriter(run_dir) as run:
+                    for i in range(len(next(iter(tests.values())))):
+                        for k, v in tests.items():
+                            if not math.isnan(float(v[i])):
+                                run.scalar(f"epoch_{k}", float(v[i]), i, subdir="test")
+            row = final[(final.config == c) & (final.seed == seed)].iloc[0]
+            metrics = {f"hparams/final_{m}": float(row[m]) for m in result.metrics
+                       if not math.isnan(float(row[m]))}
+            metrics["hparams/diverged"] = float(row["diverged_epoch"] >= 0)
+            if "stopped_epoch" in row:
+                metrics["hparams/stopped_epoch"] = float(row["stopped_epoch"])
+            write_hparams(run_dir, hparams | {"seed": seed}, metrics, group=group)
+            written.append(run_dir)
+    return written

@@ -159,6 +159,21 @@ def sweep(
                     ] = "glorot_uniform",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 10,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per setting.")] = 5,
+    validation_split: Annotated[float, typer.Option(
+        min=0.0, max=0.95, help="Fraction of the training rows kept for validation.")] = 0.0,
+    patience: Annotated[int | None, typer.Option(
+        min=0, help="Stop each model when --monitor has not improved for this many epochs.")
+    ] = None,
+    monitor: Annotated[str, typer.Option(help="What early stopping watches.")] = "val_loss",
+    restore_best: Annotated[bool, typer.Option(
+        "--restore-best", help="End each model with its best epoch's weights.")] = False,
+    noise_scale: Annotated[int, typer.Option(
+        min=0, help="Measure the gradient noise scale on this many training rows (0: off).")
+    ] = 0,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Write one TensorBoard run per configuration x seed.")] = False,
+    checkpoints: Annotated[bool, typer.Option(
+        "--checkpoints", help="Save each configuration's best run.")] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     name: Annotated[str, typer.Option(help="Name of the sweep.")] = "sweep",
 ) -> None:
@@ -168,8 +183,10 @@ def sweep(
     Examples:
       gdlab sweep --data wine --hidden 8-5-2 --optimizer sgd,adam --lr 0.01,0.05 --epochs 20
       gdlab sweep --data banknotes.csv --target class --batch-size 16,32,64,128 --seeds 10
+      gdlab sweep --hidden 8-5-2 --optimizer adam --epochs 50 --validation-split 0.2 \\
+                  --patience 3 --restore-best --tensorboard --checkpoints
     """
-    from gdlab.study import DataSpec, StudySpec, SweepEntry
+    from gdlab.study import DataSpec, OutputSpec, StudySpec, SweepEntry
 
     grid: dict[str, list[Any]] = {}
     axes = {
@@ -189,10 +206,16 @@ def sweep(
             base[key] = values[0]
         else:
             grid[key] = values
+    stopping = () if patience is None else (("monitor", monitor), ("patience", patience),
+                                            ("restore_best_weights", restore_best))
     entry = SweepEntry(name=name, model=tuple(base.items()),
-                       grid=tuple((k, tuple(v)) for k, v in grid.items()))
+                       grid=tuple((k, tuple(v)) for k, v in grid.items()),
+                       early_stopping=stopping, noise_scale=noise_scale)
     spec = StudySpec(name=name, title=f"Sweep: {name}", seeds=tuple(range(seeds)),
-                     data=DataSpec(source=data, target=target), sweeps=(entry,))
+                     data=DataSpec(source=data, target=target,
+                                   validation_split=validation_split),
+                     sweeps=(entry,),
+                     outputs=OutputSpec(tensorboard=tensorboard, checkpoints=checkpoints))
     from gdlab.study import parse_study
 
     spec = parse_study(spec.to_dict(), origin="the command line")  # validate like a file
