@@ -562,7 +562,7 @@ def plot_convergence(result: SweepResult, goal: Any, within: int | None = None, 
     n = len(table)
     window = within or result.n_epochs
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=figsize or (11, max(2.5, 0.45 * n + 1.5)), sharey=True)
+        1, 2, figsize=figsize or (11, max(3.0, 0.45 * n + 1.8)), sharey=True)
     colors = {"stable": "tab:green", "mostly stable": "tab:olive", "unstable": "tab:red",
               "diverged": "k", "too few seeds": "0.5"}
     rng = np.random.default_rng(0)  # fixed jitter: same figure for the same result
@@ -596,12 +596,12 @@ def plot_convergence(result: SweepResult, goal: Any, within: int | None = None, 
     left.set_xlim(0.5, window + 2.8)
     left.set_xlabel(f"epochs to {g}" + (" (and holding)" if hold else ""))
     left.set_title("epochs to the goal, per seed", fontsize="medium")
-    left.legend(handles=[
+    handles = [
         Line2D([], [], linestyle="", marker="o", color="tab:blue", label="a seed"),
         Line2D([], [], color="k", lw=2, label="median"),
         Line2D([], [], linestyle="", marker="x", color="tab:red",
                label=f"not within {window}"),
-    ], fontsize="x-small", loc="lower right")
+    ]
     left.grid(alpha=0.3, axis="x")
     right.set_xlabel(f"final {g.metric}")
     right.set_title(f"mean, {confidence:.0%} CI; verdict at tolerance {tolerance:g}",
@@ -609,7 +609,10 @@ def plot_convergence(result: SweepResult, goal: Any, within: int | None = None, 
     right.grid(alpha=0.3, axis="x")
     fig.suptitle(f"{result.spec.name}: convergence and stability over "
                  f"{len(result.spec.seeds)} seeds")
-    fig.tight_layout()
+    top = 1.0 - 0.75 / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, top))
+    fig.legend(handles=handles, fontsize="small", loc="upper left", ncols=3, frameon=False,
+               bbox_to_anchor=(0.0, top + 0.3 / fig.get_figheight()))
     return fig
 
 

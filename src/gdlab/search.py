@@ -42,7 +42,7 @@ from gdlab.results import SweepResult
 from gdlab.specs import TrainConfig, format_hidden, parse_hidden, resolve, sweep_spec
 
 #: Default screen size (candidate settings, each trained on every seed).
-DEFAULT_BUDGET = 96
+DEFAULT_BUDGET = 64
 
 
 @dataclass(frozen=True)

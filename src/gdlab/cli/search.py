@@ -70,7 +70,7 @@ def search(
     within: Annotated[int, typer.Option(min=1, help="Epochs allowed (each run trains "
                                                     "this many).")] = 20,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per candidate.")] = 10,
-    budget: Annotated[int, typer.Option(min=1, help="Candidate settings screened.")] = 96,
+    budget: Annotated[int, typer.Option(min=1, help="Candidate settings screened.")] = 64,
     out: Annotated[Path | None, typer.Option(
         help="Folder for ranking.csv, convergence.csv, search.json and the figures.")] = None,
     target: Annotated[str | None, typer.Option(help="Target column of a file.")] = None,
