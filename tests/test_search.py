@@ -83,14 +83,28 @@ def test_the_search_finds_the_known_good_configuration(moons) -> None:
 def test_the_ranking_orders_by_fraction_then_epochs(moons) -> None:
     rk = moons.ranking
     assert rk["rank"].tolist() == list(range(1, 9))
-    confirmed = rk[rk["confirm_seeds"].notna()]
-    assert confirmed["rank"].tolist() == [1, 2]  # the confirmed ones lead
-    assert confirmed["pooled_fraction"].is_monotonic_decreasing
-    rest = rk[rk["confirm_seeds"].isna()]
-    keys = list(zip(-rest["reached_fraction"], rest["epochs_median"].fillna(np.inf),
+    assert rk["rank"].tolist() == rk["screen_rank"].tolist()
+    keys = list(zip(-rk["reached_fraction"], rk["epochs_median"].fillna(np.inf), strict=True))
+    assert keys == sorted(keys)
+    assert rk["confirm_seeds"].notna().tolist() == [True, True] + [False] * 6
+    assert rk.attrs["goal"] == "val_accuracy >= 0.85" and rk.attrs["rank_by"] == "screen"
+
+
+def test_pooled_ranking_reorders_the_confirmed_by_all_their_seeds() -> None:
+    pooled = gs.search(datasets.moons(n_samples=200, noise=0.1), "4", "val_accuracy>=0.85",
+                       15, seeds=3, budget=10, space=SPACE, confirm=3, confirm_seeds=2,
+                       rank_by="pooled")
+    rk = pooled.ranking
+    # only candidates that reached the goal on some seed are worth confirming: 2 here
+    assert rk["confirm_seeds"].notna().sum() == 2 and (rk.loc[2:, "reached"] == 0).all()
+    head = rk.head(2)
+    assert head["confirm_seeds"].notna().all()
+    keys = list(zip(-head["pooled_fraction"], head["pooled_epochs_median"].fillna(np.inf),
                     strict=True))
     assert keys == sorted(keys)
-    assert rk.attrs["goal"] == "val_accuracy >= 0.85"
+    assert sorted(head["screen_rank"]) == [1, 2]
+    with pytest.raises(ConfigError, match="Unknown ranking 'best'"):
+        gs.search("moons", "4", rank_by="best")
 
 
 def test_the_winner_has_its_representation_and_is_deterministic(moons) -> None:
@@ -147,4 +161,6 @@ def test_wine_exercise_reaches_full_validation_accuracy_within_20_epochs() -> No
     assert best["reached"] >= 8 and best["seeds"] == 10
     assert best["pooled_fraction"] >= 0.7  # still most seeds on 20 fresh ones
     assert r.winner_frames().shape == (20, 54, 2)  # the 2-unit layer on the test rows
-    assert seconds < 60
+    # about 25 s on an idle 2-core machine (nearly all of it compiling); the bound only
+    # catches a blow-up, as other work on a shared machine can double the time
+    assert seconds < 120

@@ -14,8 +14,10 @@ experiment rather than by trial and error:
    epochs they need, then by the final value of the goal's metric.
 3. **Confirm.** The best ``confirm`` candidates train again on ``confirm_seeds``
    *fresh* seeds, since the screen's best fraction is picked from many noisy
-   ones and so flatters the winner. They are re-ranked by the fraction over
-   all their seeds (screen + fresh); the screen's columns stay as they were.
+   ones and so flatters the winner: the fresh seeds' fraction is an honest
+   estimate. The ranking stays the screen's (``rank_by="screen"``); with
+   ``rank_by="pooled"`` the confirmed candidates are re-ranked by the fraction
+   over all their seeds (screen + fresh), a less noisy order.
 
 The goal's metric is usually measured on a validation part: a dataset given
 by name or as a :class:`~gdlab.datasets.Dataset` is split as the course does
@@ -43,6 +45,9 @@ from gdlab.specs import TrainConfig, format_hidden, parse_hidden, resolve, sweep
 
 #: Default screen size (candidate settings, each trained on every seed).
 DEFAULT_BUDGET = 64
+
+#: How the ranking is ordered: by the screen's seeds, or confirmed candidates by all theirs.
+RANK_BY = ("screen", "pooled")
 
 
 @dataclass(frozen=True)
@@ -275,7 +280,8 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
            within: int = 20, *, seeds: int | Sequence[int] = 10,
            budget: int = DEFAULT_BUDGET, space: SearchSpace | Mapping[str, Sequence[Any]] |
            None = None, confirm: int = 5,
-           confirm_seeds: int = 20, seed: int = 0, hold: bool = False, layer: int = -2,
+           confirm_seeds: int = 20, rank_by: str = "screen", seed: int = 0,
+           hold: bool = False, layer: int = -2,
            record_on: str = "test", validation_split: float = 0.2,
            validation: str = "stratified", progress: bool | str = False,
            **settings: Any) -> SearchResult:
@@ -286,7 +292,8 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     :class:`~gdlab.preprocessing.Prepared` or anything :func:`gdlab.sweep`
     takes. ``budget`` candidates are screened on ``seeds`` seeds (``seed`` draws
     them); the best ``confirm`` are trained again on ``confirm_seeds`` fresh
-    seeds (0 skips this). ``settings`` fix other settings (``loss``,
+    seeds (0 skips this) and, with ``rank_by="pooled"``, re-ranked on all their
+    seeds. ``settings`` fix other settings (``loss``,
     ``bias_initializer``, ...). ``layer`` (default the last hidden layer) is
     recorded on the ``record_on`` set after every epoch, for the winner's figure.
 
@@ -308,6 +315,8 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     for name, value in (("confirm", confirm), ("confirm_seeds", confirm_seeds)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise ConfigError(f"`{name}` must be an integer >= 0, got {value!r}.")
+    if rank_by not in RANK_BY:
+        raise unknown_name("ranking", rank_by, RANK_BY)
     searched = set(space.axes())
     fixed = sorted(searched & set(settings))
     if fixed:
@@ -365,12 +374,15 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
             ranking.loc[row, "pooled_fraction"] = hit.size / both.size
             ranking.loc[row, "pooled_epochs_median"] = float(np.median(hit)) if hit.size \
                 else np.nan
-        head = ranking[ranking["candidate"].isin(top)]
-        head = _order(head, "pooled_fraction", "pooled_epochs_median", goal.higher_is_better)
-        ranking = pd.concat([head, ranking[~ranking["candidate"].isin(top)]])
+        if rank_by == "pooled":
+            head = ranking[ranking["candidate"].isin(top)]
+            head = _order(head, "pooled_fraction", "pooled_epochs_median",
+                          goal.higher_is_better)
+            ranking = pd.concat([head, ranking[~ranking["candidate"].isin(top)]])
     ranking.insert(0, "rank", np.arange(1, len(ranking) + 1))
     ranking = ranking.reset_index(drop=True)
-    ranking.attrs.update({"goal": str(goal), "within": int(within), "metric": goal.metric})
+    ranking.attrs.update({"goal": str(goal), "within": int(within), "metric": goal.metric,
+                          "rank_by": rank_by})
 
     labels = _part(prepared, f"y_{record_on}")
     return SearchResult(
@@ -382,5 +394,5 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     )
 
 
-__all__ = ["DEFAULT_BUDGET", "SearchResult", "SearchSpace", "candidates", "search",
+__all__ = ["DEFAULT_BUDGET", "RANK_BY", "SearchResult", "SearchSpace", "candidates", "search",
            "search_data"]

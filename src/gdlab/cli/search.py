@@ -88,6 +88,9 @@ def search(
         min=0, help="Re-train this many of the best on fresh seeds (0: no).")] = 5,
     confirm_seeds: Annotated[int, typer.Option(min=1, help="Fresh seeds per confirmed "
                                                            "candidate.")] = 20,
+    rank_by: Annotated[str, typer.Option(
+        help="screen: rank by the screen's seeds; pooled: rank the confirmed candidates by "
+             "all their seeds.")] = "screen",
     hold: Annotated[bool, typer.Option(
         "--hold", help="Count a seed only if the goal still holds at the last epoch.")]
         = False,
@@ -110,7 +113,8 @@ def search(
     Candidates train together in one compiled program, each on every seed;
     they are ranked by the fraction of seeds that reach the goal, then by the
     median epochs needed. The best are trained again on fresh seeds, since the
-    best of many noisy fractions flatters itself. The validation part is a
+    best of many noisy fractions flatters itself (--rank-by pooled ranks them
+    by all their seeds). The validation part is a
     stratified 20 % of the training rows by default (Keras's "last 20 %" of a
     file sorted by class holds a single class).
 
@@ -131,6 +135,8 @@ def search(
     from gdlab.convergence import parse_goal
     from gdlab.errors import ConfigError
 
+    # before anything compiles: JAX reads the cache settings at its first compilation
+    engine.enable_compilation_cache()
     if validation not in ("stratified", "last"):
         raise ConfigError(f"--validation must be stratified or last, got {validation!r}.")
     if record_on not in ("test", "val"):
@@ -163,9 +169,9 @@ def search(
            if split["n_val"] else "")
         + f", {split['n_test']} test rows; scaling {prepared.scaling} "
           f"(fitted on {split['scaler_fit_on']}).", soft_wrap=True)
-    engine.enable_compilation_cache()
     result = gs.search(prepared, hidden, parsed_goal, within, seeds=seeds, budget=budget,
-                       space=space, confirm=confirm, confirm_seeds=confirm_seeds, seed=seed,
+                       space=space, confirm=confirm, confirm_seeds=confirm_seeds,
+                       rank_by=rank_by, seed=seed,
                        hold=hold, record_on=record_on, progress=False)
 
     ranking = result.ranking
