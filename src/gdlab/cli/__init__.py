@@ -44,10 +44,10 @@ def _root(
 
 
 def _register_commands() -> None:
+    import gdlab.cli.diagnostics  # noqa: F401
     import gdlab.cli.explore  # noqa: F401
     import gdlab.cli.search  # noqa: F401
     import gdlab.cli.study  # noqa: F401
-    from gdlab.cli import demo  # noqa: F401
 
 
 def main() -> None:
