@@ -43,6 +43,10 @@ def test_scatter_is_colored_by_class_with_named_classes() -> None:
     assert wide.axes[0].get_xlabel().startswith("PC1 (")
     with pytest.raises(ConfigError, match="12 points but 5 labels"):
         plots.plot_representation(f, y[:5])
+    values = np.linspace(0.0, 1.0, 12)  # a regression target: colored by value, no legend
+    ax = plots.plot_representation(f, values).axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_array(), values)
+    assert ax.get_legend() is None
 
 
 def test_the_course_grid_titles_each_epoch_with_its_accuracy_on_shared_axes() -> None:
@@ -88,6 +92,14 @@ def test_the_animation_is_a_gif_with_one_frame_per_epoch(tmp_path, monkeypatch) 
                                "write a .gif instead (Pillow) or install ffmpeg.")
     with pytest.raises(ConfigError, match="Animations are written as .gif or .mp4, got 'a.avi'"):
         plots.animate_representation(frames(), None, tmp_path / "a.avi")
+
+
+@pytest.mark.skipif(not animation.writers.is_available("ffmpeg"),
+                    reason="ffmpeg is not installed (MP4 is optional; GIF is always written)")
+def test_the_animation_is_an_mp4_when_ffmpeg_is_present(tmp_path) -> None:
+    path = plots.animate_representation(frames(epochs=3), np.arange(12) % 2,
+                                        tmp_path / "anim.mp4", fps=2)
+    assert path.read_bytes()[4:8] == b"ftyp"  # an ISO media file
 
 
 def test_decision_boundary_of_two_classes_over_the_input_plane() -> None:

@@ -170,6 +170,10 @@ def _scatter_classes(ax: Any, xy: np.ndarray, y: np.ndarray | None,
     if y.shape[0] != xy.shape[0]:
         raise ConfigError(f"{xy.shape[0]} points but {y.shape[0]} labels; give the labels of "
                           "the rows whose activations are drawn.")
+    if y.ndim != 1 or np.any(y != np.round(y)):  # a regression target: color by value
+        ax.scatter(xy[:, 0], xy[:, 1], c=y.reshape(len(y), -1)[:, 0], cmap="viridis", s=14,
+                   edgecolors="none")
+        return
     k = len(class_names) if class_names is not None else None
     cmap, vmin, vmax = _class_colors(y, k)
     points = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap=cmap, vmin=vmin, vmax=vmax, s=14,
@@ -309,7 +313,7 @@ def _layout_with_legend(fig: Any, labels: np.ndarray | None,
     strip = (0.35 if has_title else 0.0) + (0.35 if labels is not None else 0.0)
     top = 1.0 - strip / fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, top))
-    if labels is not None:
+    if labels is not None and labels.ndim == 1 and np.all(labels == np.round(labels)):
         handles = _class_handles(labels, class_names)
         fig.legend(handles=handles, title=None, fontsize="small", loc="upper right",
                    ncols=len(handles), frameon=False,
