@@ -117,29 +117,48 @@ def _compiled_programs(fn) -> list[str]:
 
 
 def test_new_numbers_reuse_the_compiled_program(arrays) -> None:
-    engine.fit_program.cache_clear()
+    engine.init_program.cache_clear()
+    engine.train_program.cache_clear()
+    programs = {"jit(run)", "jit(<lambda>)"}  # the init and the training programs
     first = _compiled_programs(lambda: run(arrays, ["SGD(learning_rate=0.1)"], [16], [2]))
-    assert "jit(run)" in first
+    assert programs <= set(first)
     second = _compiled_programs(
         lambda: run(arrays, ["SGD(learning_rate=0.3, momentum=0.5)"], [16], [2]))
-    assert "jit(run)" not in second
+    assert not programs & set(second)
 
 
-def test_progress_listener_sees_every_epoch(arrays) -> None:
+def test_fit_calls_back_after_every_epoch(arrays) -> None:
     x, y = arrays
     group = engine.GroupSpec(NET, "binary_crossentropy", None, "sgd", (), 1)
     cfg = engine.group_config(group, [parse_optimizer("sgd")], [32], [3])
-    plan = engine.Plan((group,), 1, N, 32, False, 3, progress=True)
+    plan = engine.Plan((group,), 1, N, 32, False, 3)
     seen: list[int] = []
-    engine.set_progress_listener(seen.append)
-    try:
-        _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))
-        jax.block_until_ready(hist)
-        jax.effects_barrier()
-    finally:
-        engine.set_progress_listener(None)
+    _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]),
+                                       seen.append)
     assert seen == [0, 1, 2]
+    assert np.asarray(hist[0]["loss"]).shape == (3, 1, 1)
 
+
+def test_programs_go_to_the_persistent_compilation_cache(tmp_path) -> None:
+    """No host callbacks inside: a second process loads the program instead of compiling."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, gdlab.sweeps as gs\n"
+        "x = np.random.default_rng(0).normal(size=(40, 3)).astype('float32')\n"
+        "gs.sweep((x, (x[:, 0] > 0).astype(int)), grid={'learning_rate': [0.1, 0.2]},"
+        " epochs=2, seeds=2, progress=False)\n"
+    )
+    env = {**__import__("os").environ, "GDLAB_CACHE_DIR": str(tmp_path),
+           "GDLAB_COMPILATION_CACHE": "1"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    entries = list((tmp_path / "jax").iterdir())
+    assert entries, "nothing was written to the compilation cache"
+    second = subprocess.run([sys.executable, "-c", "import jax, logging\n"
+                             "logging.basicConfig(level=logging.DEBUG)\n" + code],
+                            env=env, timeout=300, capture_output=True, text=True)
+    assert "Persistent compilation cache hit" in second.stderr
 
 def test_taps_record_each_epochs_activations_and_equal_a_forward_pass(arrays) -> None:
     x, y = arrays
@@ -175,7 +194,7 @@ def test_learning_rate_schedule_multiplies_each_update(arrays) -> None:
     cfg = engine.group_config(group, [parse_optimizer("SGD(learning_rate=0.5)")], [N], [3],
                               lr_growth=[3.0])
     states, _ = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))
-    init = engine.init_program(plan)((cfg,), engine.seed_keys([0])[0])[0]
+    init = engine.init_program(plan)((cfg,), engine.seed_array([0]))[0][0]
     w = np.asarray(init.params[0]["kernel"])[0, 0].astype(np.float64)
     b = np.asarray(init.params[0]["bias"])[0, 0].astype(np.float64)
     xs, ys = np.asarray(x, np.float64), np.asarray(y, np.float64)

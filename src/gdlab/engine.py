@@ -6,9 +6,12 @@ and an optimizer kind, so their parameters stack into arrays with leading axes
 ``[seed, config]``. A program trains any number of groups side by side on the
 same data, so a whole sweep compiles once.
 
-One program = ``jit`` of a ``lax.scan`` over epochs, holding a ``lax.scan`` over
-micro-batches, holding (per group) a ``vmap`` over seeds of a ``vmap`` over
-configurations of one network's training step. Keras's semantics, per model:
+A training program is ``jit`` of a ``lax.scan`` over epochs (one epoch per call
+when run by :func:`fit_program`, so progress is reported between calls without
+host callbacks, which would keep programs out of the persistent compilation
+cache), holding a ``lax.scan`` over micro-batches, holding (per group) a
+``vmap`` over seeds of a ``vmap`` over configurations of one network's training
+step. Keras's semantics, per model:
 
 * batches: a new permutation per epoch (one per seed, shared by every
   configuration of that seed: common random numbers), the last partial batch
@@ -29,6 +32,7 @@ whatever changes array shapes or the update rule's structure is static.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import os
@@ -59,14 +63,18 @@ tree_map = jax.tree_util.tree_map
 def enable_compilation_cache(path: str | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache (in the user cache dir by default).
 
-    Set ``GDLAB_COMPILATION_CACHE=0`` to keep it off. Returns the directory used.
+    Called when this module is imported, before anything compiles, so a repeated
+    study loads its programs instead of compiling them. The cache lives in
+    ``$GDLAB_CACHE_DIR/jax`` (default: the platform's user cache dir for gdlab);
+    set ``GDLAB_COMPILATION_CACHE=0`` to keep it off. Returns the directory used.
     """
     if os.environ.get("GDLAB_COMPILATION_CACHE", "1") in {"0", "false", "no"}:
         return None
     if path is None:
         import platformdirs
 
-        path = os.path.join(platformdirs.user_cache_dir("gdlab"), "jax")
+        root = os.environ.get("GDLAB_CACHE_DIR") or platformdirs.user_cache_dir("gdlab")
+        path = os.path.join(root, "jax")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError:
@@ -75,6 +83,9 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return path
+
+
+enable_compilation_cache()
 
 
 # ------------------------------------------------------------------------- specs
@@ -149,7 +160,6 @@ class Plan:
     n_epochs: int
     shuffle: bool = True
     eval_sets: tuple[tuple[str, int], ...] = ()
-    progress: bool = False
     fast_compile: bool = False
     tap_layers: tuple[int, ...] = ()
     tap_eval_set: int = 0
@@ -281,7 +291,7 @@ def micro_batch_size(batch_sizes: Sequence[int]) -> int:
 
 
 def seed_array(seeds: Sequence[int]) -> np.ndarray:
-    """Seeds as the ``uint32[S]`` array that :func:`fit_program` takes."""
+    """Seeds as the ``uint32[S]`` array that :func:`init_program` takes."""
     arr = np.asarray([int(s) for s in seeds], np.int64)
     if (arr < 0).any() or (arr >= 2**32).any():
         raise ConfigError(f"Seeds must be integers in [0, 2**32), got {list(seeds)}.")
@@ -428,20 +438,6 @@ def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
 # ------------------------------------------------------------------- programs
 
 
-_progress_listener: Callable[[int], None] | None = None
-
-
-def set_progress_listener(fn: Callable[[int], None] | None) -> None:
-    """Receive the global epoch index at the end of each epoch of programs with progress."""
-    global _progress_listener
-    _progress_listener = fn
-
-
-def _report_progress(epoch: Any) -> None:
-    if _progress_listener is not None:
-        _progress_listener(int(epoch))
-
-
 def _init_states(plan: Plan, configs: tuple[GroupConfig, ...],
                  init_keys: jax.Array) -> tuple[GroupState, ...]:
     states = []
@@ -470,7 +466,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
-    def model_step(group, state, sums, acc, cfg, xb, yb, mask, i, e, local_e):
+    def model_step(group, state, sums, acc, cfg, xb, yb, mask, i, e):
         params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
         loss_sum, metric_sum = sums
 
@@ -491,7 +487,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         else:
             end = jnp.array(True)
             mean_g = tree_map(lambda g: g / count, grads)
-        active = (local_e < cfg.epochs) & (div < 0)
+        active = (e < cfg.epochs) & (div < 0)
         if plan.early_stopping is not None:
             active = active & ~state.stopping.stopped
         hp = cfg.optimizer
@@ -499,7 +495,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             b = cfg.batch_size
             per_epoch = (n + b - 1) // b
             done_rows = jnp.minimum((i + 1) * u, n)
-            t = local_e * per_epoch + (done_rows + b - 1) // b - 1  # this update's index
+            t = e * per_epoch + (done_rows + b - 1) // b - 1  # this update's index
             hp = dict(hp, learning_rate=hp["learning_rate"]
                       * cfg.lr_growth ** t.astype(jnp.float32))
         updates, new_opt = _transformation(group, hp).update(mean_g, opt_state, params)
@@ -541,7 +537,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                 yb = data.y[g][idx]
                 step = jax.vmap(
                     lambda s, sm, a, c, x, y, grp=group: model_step(
-                        grp, s, sm, a, c, x, y, mask, i, e, local_e
+                        grp, s, sm, a, c, x, y, mask, i, e
                     ),
                     in_axes=(0, 0, 0, 0, None, None),
                 )
@@ -557,7 +553,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         history = []
         for g, group in enumerate(plan.groups):
             cfg, st = configs[g], states[g]
-            valid = (local_e < cfg.epochs)[None, :] & ((st.diverged_epoch < 0) |
+            valid = (e < cfg.epochs)[None, :] & ((st.diverged_epoch < 0) |
                                                       (e < st.diverged_epoch))
             if plan.early_stopping is not None:
                 valid = valid & ~st.stopping.stopped  # stopped at an earlier epoch's end
@@ -597,16 +593,9 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             if plan.record_steps:
                 record["step_loss"] = step_losses[g]
             history.append(record | tapped)
-        if plan.progress:
-            jax.debug.callback(_report_progress, e, ordered=True)
         return states, tuple(history)
 
     states, history = lax.scan(epoch_body, states, jnp.arange(plan.n_epochs))
-    if plan.early_stopping is not None and plan.early_stopping.restore_best:
-        states = tuple(
-            st._replace(params=_where_models(st.stopping.has_best, st.best_params, st.params))
-            for st in states
-        )
     return states, history
 
 
@@ -633,34 +622,62 @@ def _stop_early(plan: Plan, states: tuple[GroupState, ...], g: int,
 
 @lru_cache(maxsize=64)
 def init_program(plan: Plan) -> Callable:
-    """Compiled ``(configs, init_keys) -> states``."""
-    return jax.jit(lambda configs, keys: _init_states(plan, configs, keys),
-                   compiler_options=plan.compiler_options)
+    """Compiled ``(configs, seeds) -> (states, shuffle_keys)``: every model's initial state.
+
+    ``seeds`` is a ``uint32[S]`` array (:func:`seed_array`); keys are derived inside.
+    """
+
+    def run(configs, seeds):
+        init_keys, shuffle_keys = keys_from_seeds(seeds)
+        return _init_states(plan, configs, init_keys), shuffle_keys
+
+    return jax.jit(run, compiler_options=plan.compiler_options)
 
 
 @lru_cache(maxsize=64)
 def train_program(plan: Plan) -> Callable:
-    """Compiled ``(states, configs, data, shuffle_keys, epoch_offset) -> (states, history)``.
+    """Compiled ``(states, configs, data, shuffle_keys, first_epoch) -> (states, history)``.
 
-    ``history[g][metric]`` has shape ``[epochs, seeds, configs]``.
+    Trains ``plan.n_epochs`` epochs numbered from ``first_epoch`` (which picks the
+    batch order and decides who is still active); ``history[g][metric]`` has
+    shape ``[plan.n_epochs, seeds, configs]``.
     """
     return jax.jit(lambda s, c, d, k, e: _train(plan, s, c, d, k, e),
                    compiler_options=plan.compiler_options)
 
 
-@lru_cache(maxsize=64)
+@jax.jit
+def _restore_best(states: tuple[GroupState, ...]) -> tuple[GroupState, ...]:
+    return tuple(st._replace(params=_where_models(st.stopping.has_best, st.best_params,
+                                                  st.params)) for st in states)
+
+
 def fit_program(plan: Plan) -> Callable:
-    """Compiled ``(configs, data, seeds) -> (states, history)``: init + train.
+    """``(configs, data, seeds, on_epoch=None) -> (states, history)``: init, then train.
 
-    ``seeds`` is a ``uint32[S]`` array (:func:`seed_array`); keys are derived inside.
+    Two compiled programs: the initial states, and one epoch of training called
+    once per epoch (``on_epoch(e)`` runs between calls: progress bars are fed
+    without host callbacks inside the program, which would keep it out of JAX's
+    persistent compilation cache). History arrays have shape
+    ``[plan.n_epochs, seeds, configs]``.
     """
+    init = init_program(plan)
+    step = train_program(dataclasses.replace(plan, n_epochs=1))
 
-    def run(configs, data, seeds):
-        init_keys, shuffle_keys = keys_from_seeds(seeds)
-        states = _init_states(plan, configs, init_keys)
-        return _train(plan, states, configs, data, shuffle_keys, jnp.array(0, jnp.int32))
+    def run(configs, data, seeds, on_epoch: Callable[[int], None] | None = None):
+        states, keys = init(configs, seeds)
+        epochs = []
+        for e in range(plan.n_epochs):
+            states, history = step(states, configs, data, keys, np.int32(e))
+            epochs.append(history)
+            if on_epoch is not None:
+                on_epoch(e)
+        if plan.early_stopping is not None and plan.early_stopping.restore_best:
+            states = _restore_best(states)
+        history = jax.tree_util.tree_map(lambda *h: jnp.concatenate(h), *epochs)
+        return states, history
 
-    return jax.jit(run, compiler_options=plan.compiler_options)
+    return run
 
 
 def estimated_flops(plan: Plan, n_seeds: int | None = None) -> float:

@@ -399,7 +399,6 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             micro_batch=prog.micro_batch, accumulate=prog.accumulate,
             n_epochs=prog.n_epochs, shuffle=True,
             eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
-            progress=True,
             tap_layers=tuple(tap_layers),
             tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
             lr_schedule=lr_growth is not None,
@@ -425,80 +424,76 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
         if progress is not None:
             progress(done[0], total_epochs)
 
-    _engine.set_progress_listener(on_epoch)
-    try:
-        for prog, plan in calls:
-            chunk = plan.n_seeds
-            groups = plan.groups
-            cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
-            ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
-                       for g in groups)
-            eval_y = tuple(
-                tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
-                      for g in groups)
-                for _, _, ye in data.evals
-            )
-            program = _engine.fit_program(plan)
-            batch = _engine.Data(x, ys, eval_x, eval_y)
-            for start in range(0, n_seeds, chunk):
-                chunk_seeds = seeds[start:start + chunk]
-                real = len(chunk_seeds)
-                padded = chunk_seeds + [chunk_seeds[-1]] * (chunk - real)
-                t0 = time.perf_counter()
-                states, hist = program(cfgs, batch, _engine.seed_array(padded))
-                hist = jax.device_get(hist)
-                timings["compile_and_run_s"] += time.perf_counter() - t0
-                for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):
-                    ids = list(gp.config_ids)
-                    for metric, values in hist[g].items():
-                        if metric == "step_loss":
-                            arr = np.asarray(values)[:, :, :real]  # [E, steps, seeds, configs]
-                            if metric not in steps_history:
-                                steps_history[metric] = np.full(
-                                    (max_epochs, arr.shape[1], n_seeds, n_configs), np.nan,
-                                    np.float32)
-                            target = steps_history[metric]
-                            if target.shape[1] != arr.shape[1]:
-                                raise ConfigError(
-                                    "record_steps needs every configuration in one program "
-                                    "(one micro-batch size)."
-                                )
-                            target[: prog.n_epochs, :, start:start + real, ids] = arr
-                            continue
-                        if metric.startswith("tap_"):
-                            layer = int(metric[4:])
-                            per_config = taps.setdefault(layer, [None] * n_configs)
-                            arr = np.asarray(values)[:, :real]
-                            for col, cid in enumerate(ids):
-                                piece = arr[:, :, col]
-                                per_config[cid] = piece if per_config[cid] is None else \
-                                    np.concatenate([per_config[cid], piece], axis=1)
-                            continue
-                        if metric not in history:
-                            history[metric] = np.full((max_epochs, n_seeds, n_configs), np.nan,
-                                                      np.float32)
-                        history[metric][: prog.n_epochs, start:start + real, ids] = \
-                            np.asarray(values)[:, :real, :]
-                    diverged[start:start + real, ids] = np.asarray(state.diverged_epoch)[:real]
-                    if early_stopping is not None:
-                        stops = state.stopping
-                        stopped[start:start + real, ids] = np.where(
-                            np.asarray(stops.stopped)[:real],
-                            np.asarray(stops.stopped_epoch)[:real], -1)
-                        best[start:start + real, ids] = np.where(
-                            np.asarray(stops.has_best)[:real],
-                            np.asarray(stops.best_epoch)[:real], -1)
-                    if keep_params:
-                        host = jax.device_get(state.params)
+    for prog, plan in calls:
+        chunk = plan.n_seeds
+        groups = plan.groups
+        cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
+        ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
+                   for g in groups)
+        eval_y = tuple(
+            tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
+                  for g in groups)
+            for _, _, ye in data.evals
+        )
+        program = _engine.fit_program(plan)
+        batch = _engine.Data(x, ys, eval_x, eval_y)
+        for start in range(0, n_seeds, chunk):
+            chunk_seeds = seeds[start:start + chunk]
+            real = len(chunk_seeds)
+            padded = chunk_seeds + [chunk_seeds[-1]] * (chunk - real)
+            t0 = time.perf_counter()
+            states, hist = program(cfgs, batch, _engine.seed_array(padded), on_epoch)
+            hist = jax.device_get(hist)
+            timings["compile_and_run_s"] += time.perf_counter() - t0
+            for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):
+                ids = list(gp.config_ids)
+                for metric, values in hist[g].items():
+                    if metric == "step_loss":
+                        arr = np.asarray(values)[:, :, :real]  # [E, steps, seeds, configs]
+                        if metric not in steps_history:
+                            steps_history[metric] = np.full(
+                                (max_epochs, arr.shape[1], n_seeds, n_configs), np.nan,
+                                np.float32)
+                        target = steps_history[metric]
+                        if target.shape[1] != arr.shape[1]:
+                            raise ConfigError(
+                                "record_steps needs every configuration in one program "
+                                "(one micro-batch size)."
+                            )
+                        target[: prog.n_epochs, :, start:start + real, ids] = arr
+                        continue
+                    if metric.startswith("tap_"):
+                        layer = int(metric[4:])
+                        per_config = taps.setdefault(layer, [None] * n_configs)
+                        arr = np.asarray(values)[:, :real]
                         for col, cid in enumerate(ids):
-                            piece = jax.tree.map(lambda a, c=col, r=real: np.asarray(a)[:r, c], host)
-                            if params[cid] is None:
-                                params[cid] = piece
-                            else:
-                                params[cid] = jax.tree.map(
-                                    lambda a, b: np.concatenate([a, b]), params[cid], piece)
-    finally:
-        _engine.set_progress_listener(None)
+                            piece = arr[:, :, col]
+                            per_config[cid] = piece if per_config[cid] is None else \
+                                np.concatenate([per_config[cid], piece], axis=1)
+                        continue
+                    if metric not in history:
+                        history[metric] = np.full((max_epochs, n_seeds, n_configs), np.nan,
+                                                  np.float32)
+                    history[metric][: prog.n_epochs, start:start + real, ids] = \
+                        np.asarray(values)[:, :real, :]
+                diverged[start:start + real, ids] = np.asarray(state.diverged_epoch)[:real]
+                if early_stopping is not None:
+                    stops = state.stopping
+                    stopped[start:start + real, ids] = np.where(
+                        np.asarray(stops.stopped)[:real],
+                        np.asarray(stops.stopped_epoch)[:real], -1)
+                    best[start:start + real, ids] = np.where(
+                        np.asarray(stops.has_best)[:real],
+                        np.asarray(stops.best_epoch)[:real], -1)
+                if keep_params:
+                    host = jax.device_get(state.params)
+                    for col, cid in enumerate(ids):
+                        piece = jax.tree.map(lambda a, c=col, r=real: np.asarray(a)[:r, c], host)
+                        if params[cid] is None:
+                            params[cid] = piece
+                        else:
+                            params[cid] = jax.tree.map(
+                                lambda a, b: np.concatenate([a, b]), params[cid], piece)
     return RawResult(history, diverged, params, timings, len(programs), taps, steps_history,
                      stopped if early_stopping is not None else None,
                      best if early_stopping is not None else None)
@@ -509,13 +504,12 @@ def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],
     """Each configuration's initial weights, stacked over seeds, exactly as a sweep draws them."""
     configs = list(configs)
     out: list[Any] = [None] * len(configs)
-    init_keys, _ = _engine.seed_keys(seeds)
     for prog in plan_programs(configs, data):
         plan = _engine.Plan(groups=tuple(g.spec for g in prog.groups), n_seeds=len(seeds),
                             n_train=data.n_train, micro_batch=prog.micro_batch,
                             accumulate=prog.accumulate, n_epochs=1)
         cfgs = tuple(_group_config(g, configs) for g in prog.groups)
-        states = jax.device_get(_engine.init_program(plan)(cfgs, init_keys))
+        states, _ = jax.device_get(_engine.init_program(plan)(cfgs, _engine.seed_array(seeds)))
         for gp, state in zip(prog.groups, states, strict=True):
             for col, cid in enumerate(gp.config_ids):
                 out[cid] = jax.tree.map(lambda a, c=col: np.asarray(a)[:, c], state.params)

@@ -450,7 +450,7 @@ class Model:
         steps = -(-n_train // int(batch_size))
         group = self._group(metric)
         opt_spec = self.optimizer.spec
-        config = _engine.group_config(group, [opt_spec], [int(batch_size)], [1])
+        config = _engine.group_config(group, [opt_spec], [int(batch_size)], [int(epochs)])
         eval_sets = (("val_", x_val.shape[0]),) if x_val is not None else ()
         plan = _engine.Plan((group,), 1, n_train, int(batch_size), False, 1, bool(shuffle),
                             eval_sets, fast_compile=True)
