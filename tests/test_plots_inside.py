@@ -202,3 +202,23 @@ def test_convergence_figure_shows_reach_speed_and_verdict() -> None:
     assert [t.get_text() for t in only.axes[0].texts] == ["3/3"]
     with pytest.raises(ConfigError, match=r"`configs` are configuration indices in 0..1"):
         plots.plot_convergence(result, "val_accuracy>=1", configs=[2])
+
+
+def test_the_course_grid_of_a_4_3_2_1_network_on_banknotes(banknotes_path) -> None:
+    """The course's figure: the 2-unit layer on the test rows after each of 25 epochs."""
+    from gdlab import datasets, preprocessing
+
+    p = preprocessing.prepare(datasets.banknotes(banknotes_path), scale="course")
+    r = sweeps.sweep(p, hidden="3-2", activation="relu",
+                     optimizer="RMSprop(learning_rate=0.01)", batch_size=16, epochs=25,
+                     seeds=1, record_layers=(-2,), progress=False)
+    acc = r.history["test_accuracy"][:, 0, 0]
+    fig = plots.plot_representation_grid(rep.recorded_frames(r), p.y_test, accuracy=acc,
+                                         class_names=p.class_names)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 25 and panels[0].get_subplotspec().get_gridspec().get_geometry() \
+        == (5, 5)
+    assert panels[24].get_title() == f"Epoch: 25, Test Acc: {acc[24] * 100:3.1f} %"
+    np.testing.assert_allclose(panels[24].collections[0].get_offsets(),
+                               rep.config_activations(r, 0, p.x_test)[0], rtol=1e-5,
+                               atol=1e-6)
