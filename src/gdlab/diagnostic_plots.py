@@ -1,4 +1,5 @@
-"""Figures of the diagnostics: the range test, the noise scale beside a batch-size sweep.
+"""Figures of the diagnostics: the range test, the noise scale beside a batch-size sweep,
+loss-landscape lines and planes.
 
 Like :mod:`gdlab.plots`, every function returns a ``matplotlib.figure.Figure``
 (Agg backend) and draws nothing on screen; save it with ``fig.savefig(path)``.
@@ -6,10 +7,14 @@ Like :mod:`gdlab.plots`, every function returns a ``matplotlib.figure.Figure``
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from gdlab.errors import ConfigError
 
 
 def _pyplot() -> Any:
@@ -162,4 +167,105 @@ def plot_noise_scale(result: Any, goal: Any, within: int | None = None, *,
     return fig
 
 
-__all__ = ["plot_lr_find", "plot_noise_scale"]
+# ------------------------------------------------------------------ landscapes
+
+
+def plot_landscape_line(land: Any, metrics: Sequence[str] | None = None, *, band: bool = True,
+                        figsize: tuple[float, float] | None = None) -> Any:
+    """The loss (and accuracy) along the line from initial (alpha 0) to final (alpha 1) weights.
+
+    One panel per metric, one line per configuration (median over seeds, band
+    min-max); dotted verticals at 0 and 1.
+    """
+    plt = _pyplot()
+    metrics = list(metrics) if metrics is not None else [
+        m for m in ("loss", "test_loss", "val_loss") if m in land.line][:2]
+    unknown = [m for m in metrics if m not in land.line]
+    if unknown or not metrics:
+        raise ConfigError(f"No line slice for {unknown or metrics}; this landscape has "
+                          f"{', '.join(land.line)}.")
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize or (6.5 * len(metrics), 4.5),
+                             squeeze=False)
+    colors = _colors(plt)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        values = land.line[metric]
+        for c, label in enumerate(land.labels):
+            color = colors[c % len(colors)]
+            v = values[:, :, c]
+            ax.plot(land.alphas, np.median(v, axis=1), color=color, label=label)
+            if band and v.shape[1] > 1:
+                ax.fill_between(land.alphas, v.min(axis=1), v.max(axis=1), color=color,
+                                alpha=0.15, linewidth=0)
+        for x in (0.0, 1.0):
+            ax.axvline(x, color="grey", linestyle=":", linewidth=1)
+        if "loss" in metric and np.all(values > 0):
+            ax.set_yscale("log")
+        ax.set_xlabel("α (0: initial weights, 1: final weights)")
+        ax.set_title(metric.replace("_", " ").capitalize() + " along the line")
+        ax.grid(alpha=0.3, which="both")
+    axes[0, 0].legend(fontsize="small")
+    n_seeds = len(land.seeds)
+    if n_seeds > 1:
+        fig.suptitle(f"median over {n_seeds} seeds, band: min to max", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_landscape_plane(land: Any, metric: str = "loss", *, seed: int | None = None,
+                         levels: int = 20, figsize: tuple[float, float] | None = None) -> Any:
+    """Contours of ``metric`` on the plane, one panel per configuration, side by side.
+
+    ``seed`` picks a seed value (default: the first). Loss contours are spaced
+    logarithmically; every panel shares the same levels and colour scale, so
+    basins compare directly. The cross marks the final weights.
+    """
+    plt = _pyplot()
+    from matplotlib import colors as mcolors
+
+    if metric not in land.plane:
+        raise ConfigError(f"No plane slice of {metric!r}; this landscape has "
+                          f"{', '.join(land.plane) or 'no plane (computed with plane=False)'}.")
+    s = land.seeds.index(seed) if seed is not None and seed in land.seeds else 0
+    if seed is not None and seed not in land.seeds:
+        raise ConfigError(f"Seed {seed} is not in this landscape (seeds {list(land.seeds)}).")
+    values = land.plane[metric][:, :, s, :]
+    n = len(land.labels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize or (4.6 * cols + 1.2, 4.4 * rows),
+                             squeeze=False, layout="constrained")
+    finite = values[np.isfinite(values)]
+    log = "loss" in metric and finite.size and finite.min() > 0
+    if log:
+        lv = np.geomspace(finite.min(), finite.max(), levels)
+        norm = mcolors.LogNorm(vmin=lv[0], vmax=lv[-1])
+    else:
+        lv = np.linspace(finite.min(), finite.max(), levels) if finite.size else levels
+        norm = None
+    grid_a, grid_b = np.meshgrid(land.coords, land.coords)
+    mappable = None
+    for c, label in enumerate(land.labels):
+        ax = axes.ravel()[c]
+        mappable = ax.contourf(grid_a, grid_b, values[:, :, c], levels=lv, norm=norm,
+                               cmap="viridis", extend="both")
+        ax.contour(grid_a, grid_b, values[:, :, c], levels=lv, norm=norm, colors="white",
+                   linewidths=0.4, alpha=0.6)
+        ax.plot([0], [0], marker="+", color="red", markersize=12, markeredgewidth=2)
+        ax.set_title(label, fontsize="medium")
+        ax.set_xlabel("direction 1")
+        ax.set_ylabel("direction 2")
+        ax.set_aspect("equal")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    if mappable is not None:
+        from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
+        extra = {"ticks": LogLocator(), "format": LogFormatterSciNotation()} if log else {}
+        fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.85,
+                     label=metric.replace("_", " "), **extra)
+    fig.suptitle(f"{metric.replace('_', ' ').capitalize()} around the final weights "
+                 f"(seed {land.seeds[s]}, filter-normalized directions)")
+    return fig
+
+
+__all__ = ["plot_landscape_line", "plot_landscape_plane", "plot_lr_find", "plot_noise_scale"]
