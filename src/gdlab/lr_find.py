@@ -29,8 +29,8 @@ Choices, measured on the course's logistic regression (banknotes, SGD, batch
   difference of neighbouring updates, which divides batch noise by a few
   hundredths of a decade.
 * The test runs 5 epochs by default. The loss at a learning rate reflects about
-  ``1 / ln(growth)`` updates near it, so a 100-update test suggested rates up to
-  3x higher than a 300-update one; 10 seeds by default (they cost almost
+  ``1 / ln(growth)`` updates near it, so a 100-update test suggested rates 3
+  to 5x higher than a 300-update one; 10 seeds by default (they cost almost
   nothing, and the median over 5 seeds still wandered by a factor of 10).
 """
 
