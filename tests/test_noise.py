@@ -79,7 +79,12 @@ def test_table_equals_a_brute_force_computation(data, measured) -> None:
 def test_table_keeps_chosen_epochs_and_needs_rows_for_the_correction(measured) -> None:
     table = noise.noise_table(measured, epochs=[0])
     assert set(table.epoch) == {0}
-    assert "noise_scale_unbiased" not in table  # k unknown: no correction
+    assert "noise_scale_unbiased" in table  # the sweep recorded k (meta["noise_rows"])
+    import dataclasses
+
+    unknown = dataclasses.replace(measured, meta={k: v for k, v in measured.meta.items()
+                                                  if k != "noise_rows"})
+    assert "noise_scale_unbiased" not in noise.noise_table(unknown, epochs=[0])  # k unknown
     with pytest.raises(ConfigError, match=r"`epochs` must be epoch indices 0..1, got \[2\]"):
         noise.noise_table(measured, epochs=[2])
 

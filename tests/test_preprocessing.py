@@ -12,6 +12,7 @@ from sklearn.preprocessing import scale as sk_scale
 
 from gdlab import datasets
 from gdlab.errors import ConfigError, DataError, ShapeError
+from gdlab.pitfalls import LeakyScaling
 from gdlab.preprocessing import COURSE_SCALING, DataWarning, Prepared, prepare
 
 
@@ -39,7 +40,8 @@ def test_defaults_reproduce_the_course_split(notes) -> None:
 
 
 def test_course_scaling_is_the_courses_leaky_scale(notes) -> None:
-    p = prepare(notes, scale="course")
+    with pytest.warns(LeakyScaling, match="test set leaked into training"):
+        p = prepare(notes, scale="course")
     # the course: X = scale(X); train_test_split(X, y, test_size=0.3, random_state=42)
     x = sk_scale(notes.x.astype(np.float64))
     x_tr, x_te = train_test_split(x, test_size=0.3, random_state=42)
@@ -71,10 +73,12 @@ def test_scaler_never_sees_test_or_validation_rows(notes, scale) -> None:
 
 def test_course_scaling_does_see_the_test_rows(notes) -> None:
     # the check above can fail: with the course's scaling the same change leaks in
-    p = prepare(notes, scale="course")
+    with pytest.warns(LeakyScaling):
+        p = prepare(notes, scale="course")
     x = notes.x.copy()
     x[p.test_index] = x[p.test_index] * 1000 + 500
-    q = prepare(_with_x(notes, x), scale="course")
+    with pytest.warns(LeakyScaling):
+        q = prepare(_with_x(notes, x), scale="course")
     assert not np.allclose(q.x_train, p.x_train)
 
 
@@ -208,9 +212,9 @@ def test_stratify_needs_two_rows_per_class_and_room_for_each() -> None:
 def test_a_validation_part_without_some_class_warns() -> None:
     # a small validation part of the last rows can miss a class (here both are class 1)
     labels = [0] * 10 + [1] * 10
-    with pytest.warns(DataWarning, match=r"The validation part \(2 rows\) has no rows of class 0 "
-                                         r"\(the training part has 2 classes\).*"
-                                         r"validation='stratified'"):
+    with pytest.warns(DataWarning, match=r"The validation part holds 2 of class 1, while the "
+                                         r"training part holds 9 of class 0, 7 of class 1: it "
+                                         r"holds a single class.*validation='stratified'"):
         p = prepare(_tiny(labels), test_size=2, random_state=0, validation_split=0.1)
     assert p.y_val.tolist() == [1, 1]
 

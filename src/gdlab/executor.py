@@ -507,7 +507,8 @@ def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],
     for prog in plan_programs(configs, data):
         plan = _engine.Plan(groups=tuple(g.spec for g in prog.groups), n_seeds=len(seeds),
                             n_train=data.n_train, micro_batch=prog.micro_batch,
-                            accumulate=prog.accumulate, n_epochs=1)
+                            accumulate=prog.accumulate, n_epochs=1,
+                            fast_compile=True)  # drawing weights is trivial arithmetic
         cfgs = tuple(_group_config(g, configs) for g in prog.groups)
         states, _ = jax.device_get(_engine.init_program(plan)(cfgs, _engine.seed_array(seeds)))
         for gp, state in zip(prog.groups, states, strict=True):

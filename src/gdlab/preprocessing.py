@@ -19,16 +19,14 @@ import numpy as np
 
 from gdlab.datasets import Dataset, one_hot
 from gdlab.errors import ConfigError, DataError, ShapeError, unknown_name
-from gdlab.pitfalls import GdlabWarning
+from gdlab.pitfalls import LEAKY_SCALING, LeakyScaling, SplitMissesClasses, check_split
 
 SCALINGS = ("standard", "minmax", "none", "course")
 VALIDATION_MODES = ("last", "stratified")
 
 
-class DataWarning(GdlabWarning):
-    """A data choice that gdlab allows but that is probably a mistake."""
-
-    name = "data"
+#: Kept as the name preprocessing code and tests know; see gdlab.pitfalls.
+DataWarning = SplitMissesClasses
 
 
 COURSE_SCALING = (
@@ -152,11 +150,7 @@ def _check_stratify(y: np.ndarray, names: tuple[str, ...], sizes: dict[str, int]
 
 def _warn_missing_classes(y_part: np.ndarray, y_train: np.ndarray,
                           names: tuple[str, ...], part: str, fix: str) -> None:
-    missing = sorted(set(np.unique(y_train).tolist()) - set(np.unique(y_part).tolist()))
-    if missing:
-        warnings.warn(_MISSING_CLASSES.format(
-            part=part, n=y_part.size, missing=", ".join(names[k] for k in missing),
-            n_classes=np.unique(y_train).size, fix=fix), DataWarning, stacklevel=3)
+    check_split(y_part, y_train, part, names, fix, stacklevel=4)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -256,6 +250,7 @@ def prepare(dataset: Dataset, *, test_size: float | int = 0.3, random_state: int
 
         # sklearn.preprocessing.scale(X), the course's call, is StandardScaler on all rows
         scaler = StandardScaler().fit(x64)
+        warnings.warn(LEAKY_SCALING, LeakyScaling, stacklevel=2)
     elif scale in ("standard", "minmax"):
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 

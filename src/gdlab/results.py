@@ -203,6 +203,12 @@ class SweepResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def compare(self, metric: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Each setting against the best by a paired interval over seeds (see gdlab.trust)."""
+        from gdlab.trust import paired_comparison
+
+        return paired_comparison(self, metric, confidence)
+
     # ------------------------------------------------------------- Parquet
 
     def metadata(self) -> dict[str, Any]:

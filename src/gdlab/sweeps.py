@@ -18,6 +18,7 @@ from gdlab import executor as _executor
 from gdlab.errors import ConfigError
 from gdlab.results import SweepResult
 from gdlab.specs import SweepSpec, format_hidden, sweep_spec
+from gdlab.trust import check_result
 
 
 def stop_rule(early_stopping: Any, data: Any = None) -> _engine.EarlyStopRule | None:
@@ -195,6 +196,7 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                 history = {m: v[:n_epochs][:, :, cols] for m, v in raw.history.items()}
                 meta = {
                     "data": td.description,
+                    "noise_rows": min(noise_rows, td.n_train) if noise_rows else 0,
                     "programs": raw.n_programs,
                     "trained_with": [specs[j].name for j in members],
                     "versions": {"gdlab": __version__, "jax": jax.__version__},
@@ -210,5 +212,6 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                     result.best_epoch = raw.best_epoch[:, cols]
                     result.meta["early_stopping"] = dataclasses.asdict(
                         stop_rule(early_stopping, td))
+                check_result(result, {name: (x, y) for name, x, y in td.evals}, stacklevel=4)
                 results[i] = result
     return [r for r in results if r is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -27,6 +28,28 @@ def _print_warnings(found: list[dict[str, str]]) -> None:
                                      title_align="left"))
 
 
+def _verdict(row: Any) -> str:
+    if row["verdict"] in ("best", "no verdict"):
+        return row["verdict"]
+    return (f"{row['verdict']} ({row['diff']:+.3f} "
+            f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}])")
+
+
+def _quiet(names: str | None) -> tuple[str, ...]:
+    from gdlab.pitfalls import warning_names
+
+    if not names:
+        return ()
+    out = tuple(n.strip() for n in names.split(",") if n.strip())
+    valid = warning_names()
+    for n in out:
+        if n not in valid:
+            from gdlab.errors import unknown_name
+
+            raise unknown_name("warning", n, valid)
+    return out
+
+
 def _print_summary(run: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -42,11 +65,17 @@ def _print_summary(run: Any) -> None:
         for m in metrics:
             table.add_column(m.replace("_", " "), justify="right")
         table.add_column("diverged", justify="right")
-        for _, row in s.iterrows():
+        compare = r.compare() if r.spec.n_configs > 1 else None
+        if compare is not None:
+            table.add_column(f"vs best ({compare.metric.iloc[0].replace('_', ' ')}, paired)")
+        for i, row in s.iterrows():
             cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}"
                      if row[f"{m}_std"] == row[f"{m}_std"] else f"{row[f'{m}_mean']:.3f}"
                      for m in metrics]
-            table.add_row(str(row["setting"]), *cells, f"{int(row['diverged'])}")
+            cells.append(f"{int(row['diverged'])}")
+            if compare is not None:
+                cells.append(_verdict(compare.iloc[i]))
+            table.add_row(str(row["setting"]), *cells)
         console.print(table)
     if run.baseline is not None:
         b = run.baseline
@@ -88,6 +117,8 @@ def study(
         help="Run directory (default: runs/NAME-DATE-TIME).")] = None,
     resume: Annotated[Path | None, typer.Option(
         help="Finish an interrupted run in this directory.")] = None,
+    quiet_warnings: Annotated[str | None, typer.Option(
+        help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
 ) -> None:
     """Run a study: every sweep over seeds, baselines, figures and an HTML report.
 
@@ -108,6 +139,10 @@ def study(
         _run(None, None, resume)
         return
     spec = load_study(name).with_overrides(data=data, target=target, seeds=seeds)
+    quiet = _quiet(quiet_warnings)
+    if quiet:
+        spec = dataclasses.replace(spec, quiet_warnings=tuple(dict.fromkeys(
+            spec.quiet_warnings + quiet)))
     _run(spec, out, None)
 
 
@@ -176,6 +211,8 @@ def sweep(
         "--checkpoints", help="Save each configuration's best run.")] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     name: Annotated[str, typer.Option(help="Name of the sweep.")] = "sweep",
+    quiet_warnings: Annotated[str | None, typer.Option(
+        help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
 ) -> None:
     """Run an ad-hoc sweep: commas separate the values of each grid axis.
 
@@ -215,7 +252,8 @@ def sweep(
                      data=DataSpec(source=data, target=target,
                                    validation_split=validation_split),
                      sweeps=(entry,),
-                     outputs=OutputSpec(tensorboard=tensorboard, checkpoints=checkpoints))
+                     outputs=OutputSpec(tensorboard=tensorboard, checkpoints=checkpoints),
+                     quiet_warnings=_quiet(quiet_warnings))
     from gdlab.study import parse_study
 
     spec = parse_study(spec.to_dict(), origin="the command line")  # validate like a file

@@ -27,6 +27,7 @@ from gdlab.keras import _progbar, _saving, _state
 from gdlab.keras import optimizers as _optimizers
 from gdlab.keras.callbacks import Callback, CallbackList, History
 from gdlab.keras.layers import Activation, Dense, InputLayer, KerasTensor, Layer
+from gdlab.pitfalls import check_split
 from gdlab.validation import as_features, as_targets
 
 __all__ = ["Model", "Sequential", "load_model", "model_from_json"]
@@ -64,6 +65,11 @@ def _network_spec(n_inputs: int, layers: Sequence[Layer]) -> _network.NetworkSpe
     if not specs:
         raise ConfigError("The model has no Dense layer; add at least one.")
     return _network.NetworkSpec(n_inputs, tuple(specs))
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """Class labels of encoded targets: a 0/1 column, a class-index column, or one-hot rows."""
+    return y[:, 0].round() if y.shape[1] == 1 else y.argmax(axis=1)
 
 
 def _readable_size(n_bytes: float) -> str:
@@ -445,6 +451,13 @@ class Model:
                 )
             x_arr, x_val = x_arr[:split_at], x_arr[split_at:]
             y_arr, y_val = y_arr[:split_at], y_arr[split_at:]
+        if y_val is not None and metric is not None:
+            # Keras takes the last rows as they come; on a file sorted by class they hold
+            # one class. gdlab keeps that behaviour, and says so.
+            check_split(_labels(y_val), _labels(y_arr), "validation", None,
+                        "Shuffle the rows before fit, or split with "
+                        "gdlab.preprocessing.prepare(..., validation='stratified') and pass "
+                        "validation_data.", stacklevel=3)
 
         n_train = x_arr.shape[0]
         steps = -(-n_train // int(batch_size))

@@ -1,0 +1,166 @@
+"""What to trust in a sweep's results: paired comparisons over seeds, and result warnings.
+
+Under common random numbers, two settings trained with the same seed share
+their batch order and (where shapes allow) their initial weights, so their
+final metrics are *paired*: the difference seed by seed removes much of the
+seed-to-seed noise. :func:`paired_comparison` compares every setting with the
+best one by a paired t-interval over seeds:
+
+.. math::
+    d_s = m_{c,s} - m_{best,s}, \\quad
+    \\bar d \\pm t_{n-1,\\,0.975}\\, \\mathrm{sd}(d) / \\sqrt{n}
+
+A setting is *distinguishable* from the best when the interval excludes zero,
+*indistinguishable* when it covers zero; with one seed no verdict is drawn.
+
+:func:`check_result` raises the warnings a finished sweep can show: a single
+seed ranking settings, runs that predict one class, losses that rise early.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gdlab.pitfalls import (
+    MAJORITY_CLASS,
+    RISING_LOSS,
+    SINGLE_SEED,
+    MajorityClass,
+    RisingLoss,
+    SingleSeed,
+)
+
+VERDICTS = ("best", "distinguishable", "indistinguishable", "no verdict")
+
+
+def main_metric(result: Any) -> str:
+    """The metric settings are compared on: held-out accuracy if measured, else a loss."""
+    for m in ("test_accuracy", "val_accuracy", "accuracy", "test_loss", "val_loss", "loss"):
+        if m in result.history:
+            return m
+    raise ValueError("the result has no metrics")
+
+
+def _mean(a: np.ndarray) -> float:
+    """Mean of the finite values; NaN (silently) when there are none."""
+    a = np.asarray(a, float)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else float("nan")
+
+
+def final_values(result: Any, metric: str) -> np.ndarray:
+    """Each run's final value of ``metric``: ``[configs, seeds]`` (NaN where it diverged)."""
+    final = result.final()
+    n_c, n_s = result.spec.n_configs, len(result.spec.seeds)
+    out = final[metric].to_numpy(float).reshape(n_c, n_s)
+    diverged = final["diverged_epoch"].to_numpy().reshape(n_c, n_s) >= 0
+    return np.where(diverged, np.nan, out)
+
+
+def paired_comparison(result: Any, metric: str | None = None,
+                      confidence: float = 0.95) -> pd.DataFrame:
+    """Every setting against the best, paired by seed (see the module docstring).
+
+    Columns: ``setting``, ``metric``, ``mean``, ``diff`` (mean paired difference
+    to the best), ``ci_low``, ``ci_high``, ``pairs`` and ``verdict``.
+    """
+    from scipy import stats
+
+    metric = metric or main_metric(result)
+    values = final_values(result, metric)
+    higher = "accuracy" in metric
+    means = np.array([_mean(v) for v in values])
+    if not np.isfinite(means).any():
+        best = 0
+    else:
+        best = int(np.nanargmax(means) if higher else np.nanargmin(means))
+    rows = []
+    for c, name in enumerate(result.setting_names):
+        both = np.isfinite(values[c]) & np.isfinite(values[best])
+        d = values[c][both] - values[best][both]
+        n = int(both.sum())
+        row = {"setting": name, "metric": metric, "mean": means[c], "pairs": n}
+        if c == best:
+            row.update(diff=0.0, ci_low=0.0, ci_high=0.0, verdict="best")
+        elif n < 2:
+            row.update(diff=float(d.mean()) if n else np.nan, ci_low=np.nan, ci_high=np.nan,
+                       verdict="no verdict")
+        else:
+            sd = float(d.std(ddof=1))
+            half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n))
+            low, high = float(d.mean()) - half, float(d.mean()) + half
+            covers = low <= 0.0 <= high
+            row.update(diff=float(d.mean()), ci_low=low, ci_high=high,
+                       verdict="indistinguishable" if covers else "distinguishable")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _predicts_one_class(result: Any, c: int, s: int, x: np.ndarray) -> bool | None:
+    if result.params is None or result.params[c] is None:
+        return None
+    from gdlab.network import apply
+
+    cfg = result.spec.configs()[c]
+    data = result.meta.get("data", {})
+    net = cfg.network(int(data["n_features"]), data["task"], int(data["n_outputs"]))
+    params = tuple({k: np.asarray(v)[s] for k, v in layer.items()} for layer in result.params[c])
+    _, out, _ = apply(params, x, net)
+    out = np.asarray(out)
+    labels = (out[:, 0] > 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
+    return len(np.unique(labels)) == 1
+
+
+def check_result(result: Any, eval_sets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 stacklevel: int = 3) -> None:
+    """Warn about what in a finished sweep's results can mislead (see the module docstring)."""
+    spec = result.spec
+    name = spec.name
+    if len(spec.seeds) == 1 and spec.n_configs > 1:
+        warnings.warn(SINGLE_SEED.format(sweep=name, n=spec.n_configs), SingleSeed,
+                      stacklevel=stacklevel)
+
+    # Runs that predict one class: accuracy equal to the majority share, confirmed on the
+    # predictions when the weights are at hand.
+    task = result.meta.get("data", {}).get("task")
+    for part in ("test", "val"):
+        metric = f"{part}_accuracy"
+        if task == "regression" or metric not in result.history or not eval_sets or \
+                part not in eval_sets:
+            continue
+        x, y = eval_sets[part]
+        share = float(np.bincount(np.asarray(y, int)).max() / len(y))
+        values = final_values(result, metric)
+        flagged = []
+        for c, setting in enumerate(result.setting_names):
+            hits = [s for s in range(len(spec.seeds))
+                    if np.isfinite(values[c, s]) and abs(values[c, s] - share) < 0.5 / len(y)]
+            confirmed = [s for s in hits if _predicts_one_class(result, c, s, x) is not False]
+            if confirmed:
+                flagged.append(f"'{setting}' in {len(confirmed)} of {len(spec.seeds)} seeds")
+        if flagged:
+            warnings.warn(MAJORITY_CLASS.format(sweep=name, items="; ".join(flagged),
+                                                share=share), MajorityClass,
+                          stacklevel=stacklevel)
+        break
+
+    # Losses that rise over the first epochs, or diverge.
+    loss = result.history.get("loss")
+    if loss is not None:
+        rising = []
+        for c, setting in enumerate(result.setting_names):
+            diverged = int((result.diverged_epoch[:, c] >= 0).sum())
+            later = min(2, int(result.epochs[c]) - 1)
+            first, then = _mean(loss[0, :, c]), _mean(loss[later, :, c])
+            if diverged:
+                rising.append(f"'{setting}' (diverged in {diverged} of {len(spec.seeds)} seeds)")
+            elif later > 0 and np.isfinite(first) and np.isfinite(then) and then > first * 1.01:
+                rising.append(f"'{setting}' (loss {first:.3g} at epoch 1, {then:.3g} at epoch "
+                              f"{later + 1})")
+        if rising:
+            warnings.warn(RISING_LOSS.format(sweep=name, items=", ".join(rising)), RisingLoss,
+                          stacklevel=stacklevel)
