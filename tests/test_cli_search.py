@@ -25,15 +25,14 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 MOONS = ["search", "--data", "moons", "--hidden", "4", "--goal", "val_accuracy>=0.85",
          "--within", "15", "--seeds", "3", "--budget", "10", "--activations", "relu,tanh",
          "--initializers", "glorot_uniform", "--optimizers", "sgd,adam",
-         "--learning-rates", "0.0001,0.05", "--batch-sizes", "16", "--confirm", "2",
-         "--confirm-seeds", "2"]
+         "--learning-rates", "0.0001,0.05", "--batch-sizes", "16", "--confirm-seeds", "2"]
 
 
 def test_search_prints_the_ranking_and_writes_its_files(monkeypatch, capsys, tmp_path) -> None:
     code, out, err = run(monkeypatch, capsys, *MOONS, "--out", str(tmp_path), "--animate")
     assert (code, err) == (0, "")
     assert ("Searching 8 of 8 settings of 4 on moons for val_accuracy >= 0.85 within 15 "
-            "epochs, each on 3 seeds (then the best 2 on 2 fresh seeds).") in out
+            "epochs, each on 3 seeds (then again on 2 fresh seeds).") in out
     assert "Data: 112 training, 28 validation (stratified by class), 60 test rows" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("1 ")]
     assert rows[0] == ["1", "tanh,", "glorot_uniform,", "adam,", "0.05,", "16", "3/3", "7",

@@ -12,12 +12,14 @@ experiment rather than by trial and error:
    batch-size family), for ``within`` epochs.
 2. **Rank** by the fraction of seeds that reach the goal, then by the median
    epochs they need, then by the final value of the goal's metric.
-3. **Confirm.** The best ``confirm`` candidates train again on ``confirm_seeds``
-   *fresh* seeds, since the screen's best fraction is picked from many noisy
-   ones and so flatters the winner: the fresh seeds' fraction is an honest
-   estimate. The ranking stays the screen's (``rank_by="screen"``); with
-   ``rank_by="pooled"`` the confirmed candidates are re-ranked by the fraction
-   over all their seeds (screen + fresh), a less noisy order.
+3. **Confirm.** Every candidate trains again on ``confirm_seeds`` *fresh*
+   seeds, since the screen's best fraction is picked from many noisy ones and
+   so flatters the winner: the fresh seeds' fraction is an honest estimate.
+   The fresh seeds run in chunks as large as the screen's, which reuses the
+   screen's compiled program: confirming costs running time only, no
+   compilation. The ranking stays the screen's (``rank_by="screen"``); with
+   ``rank_by="pooled"`` it orders by the fraction over all seeds (screen +
+   fresh), a less noisy order.
 
 The goal's metric is usually measured on a validation part: a dataset given
 by name or as a :class:`~gdlab.datasets.Dataset` is split as the course does
@@ -46,7 +48,7 @@ from gdlab.specs import TrainConfig, format_hidden, parse_hidden, resolve, sweep
 #: Default screen size (candidate settings, each trained on every seed).
 DEFAULT_BUDGET = 64
 
-#: How the ranking is ordered: by the screen's seeds, or confirmed candidates by all theirs.
+#: How the ranking is ordered: by the screen's seeds, or by the screen's and the fresh ones.
 RANK_BY = ("screen", "pooled")
 
 
@@ -166,8 +168,10 @@ class SearchResult:
     ``ranking`` has one row per candidate, best first (see :func:`search`);
     ``screen`` is the sweep of every candidate (its configuration ``i`` is
     ``candidates[i]``) with the tapped layer recorded on ``record_on`` after
-    every epoch; ``confirmation`` the sweep of the re-trained best candidates
-    on fresh seeds (None without confirmation).
+    every epoch; ``confirmation`` the same candidates on the fresh seeds (None
+    without confirmation); ``warnings`` gdlab's warnings about candidates
+    (:class:`gdlab.pitfalls.Caught`), collected rather than raised, since a
+    search tries bad settings on purpose.
     """
 
     goal: _conv.Goal
@@ -185,6 +189,7 @@ class SearchResult:
     class_names: tuple[str, ...] | None = None
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[Any] = field(default_factory=list)
 
     @property
     def winner(self) -> int:
@@ -269,6 +274,7 @@ class SearchResult:
             "confirmation_seeds": (list(self.confirmation.spec.seeds)
                                    if self.confirmation is not None else []),
             "data": self.data, "seconds": round(self.seconds, 3),
+            "warnings": [c.to_dict() for c in self.warnings],
             "winner": {"settings": self.best,
                        **{k: (None if isinstance(v, float) and math.isnan(v) else
                               v.item() if isinstance(v, np.generic) else v)
@@ -276,35 +282,55 @@ class SearchResult:
         }
 
 
+def _join_seeds(spec: Any, parts: Sequence[SweepResult], n: int) -> SweepResult:
+    """One result from sweeps of the same configurations on consecutive seed chunks
+    (the first ``n`` seeds kept)."""
+    import jax
+
+    first = parts[0]
+    history = {m: np.concatenate([p.history[m] for p in parts], axis=1)[:, :n]
+               for m in first.history}
+    diverged = np.concatenate([p.diverged_epoch for p in parts], axis=0)[:n]
+    params = None
+    if first.params is not None:
+        params = [jax.tree.map(lambda *a: np.concatenate(a)[:n], *(p.params[c] for p in parts))
+                  for c in range(spec.n_configs)]
+    taps = {layer: [None if frames is None else
+                    np.concatenate([p.taps[layer][c] for p in parts], axis=1)[:, :n]
+                    for c, frames in enumerate(first.taps[layer])]
+            for layer in first.taps}
+    return SweepResult(spec, history, diverged, dict(first.meta), params=params, taps=taps)
+
+
 def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accuracy>=1.0",
            within: int = 20, *, seeds: int | Sequence[int] = 10,
            budget: int = DEFAULT_BUDGET, space: SearchSpace | Mapping[str, Sequence[Any]] |
-           None = None, confirm: int = 5,
-           confirm_seeds: int = 20, rank_by: str = "screen", seed: int = 0,
-           hold: bool = False, layer: int = -2,
-           record_on: str = "test", validation_split: float = 0.2,
-           validation: str = "stratified", progress: bool | str = False,
-           **settings: Any) -> SearchResult:
+           None = None, confirm_seeds: int = 20, rank_by: str = "screen", seed: int = 0,
+           hold: bool = False, layer: int = -2, record_on: str = "test",
+           validation_split: float = 0.2, validation: str = "stratified",
+           progress: bool | str = False, **settings: Any) -> SearchResult:
     """Search ``space`` for settings with which ``hidden`` meets ``goal`` within ``within`` epochs.
 
     ``data`` is a dataset name, a :class:`~gdlab.datasets.Dataset` (both prepared
     with a ``validation_split`` validation part, stratified by default), a
     :class:`~gdlab.preprocessing.Prepared` or anything :func:`gdlab.sweep`
     takes. ``budget`` candidates are screened on ``seeds`` seeds (``seed`` draws
-    them); the best ``confirm`` are trained again on ``confirm_seeds`` fresh
-    seeds (0 skips this) and, with ``rank_by="pooled"``, re-ranked on all their
-    seeds. ``settings`` fix other settings (``loss``,
-    ``bias_initializer``, ...). ``layer`` (default the last hidden layer) is
-    recorded on the ``record_on`` set after every epoch, for the winner's figure.
+    them), then trained again on ``confirm_seeds`` fresh seeds (0 skips this);
+    ``rank_by="pooled"`` ranks by all their seeds instead of the screen's.
+    ``settings`` fix other settings (``loss``, ``bias_initializer``, ...).
+    ``layer`` (default the last hidden layer) is recorded on the ``record_on``
+    set after every epoch, for the winner's figure.
 
     The ranking's columns: ``rank, candidate``, the searched settings, then for
     the screen ``seeds, reached, reached_fraction, epochs_median, epochs_min,
     epochs_max`` (over seeds that reach the goal), ``final_mean, final_std``
-    (the goal metric's last value), ``diverged, verdict``, and for confirmed
-    candidates ``confirm_seeds, confirm_reached, pooled_fraction,
-    pooled_epochs_median`` (screen and fresh seeds together; NaN otherwise).
+    (the goal metric's last value), ``diverged, verdict, screen_rank``, and for
+    the fresh seeds ``confirm_seeds, confirm_reached, confirm_fraction``, and
+    ``pooled_fraction, pooled_epochs_median`` (screen and fresh seeds together;
+    NaN without confirmation).
     """
     from gdlab import sweeps
+    from gdlab.pitfalls import collect
 
     t0 = time.perf_counter()
     if isinstance(space, Mapping):
@@ -312,11 +338,14 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     space = space or SearchSpace()
     if isinstance(within, bool) or not isinstance(within, int | np.integer) or within < 1:
         raise ConfigError(f"`within` must be a number of epochs >= 1, got {within!r}.")
-    for name, value in (("confirm", confirm), ("confirm_seeds", confirm_seeds)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ConfigError(f"`{name}` must be an integer >= 0, got {value!r}.")
+    if isinstance(confirm_seeds, bool) or not isinstance(confirm_seeds, int | np.integer) \
+            or confirm_seeds < 0:
+        raise ConfigError(f"`confirm_seeds` must be an integer >= 0, got {confirm_seeds!r}.")
     if rank_by not in RANK_BY:
         raise unknown_name("ranking", rank_by, RANK_BY)
+    if rank_by == "pooled" and not confirm_seeds:
+        raise ConfigError("rank_by='pooled' ranks by the screen's and the fresh seeds; give "
+                          "confirm_seeds > 0.")
     searched = set(space.axes())
     fixed = sorted(searched & set(settings))
     if fixed:
@@ -340,8 +369,18 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     axes = list(space.axes())
 
     spec = sweep_spec("search", base=base, configs=cands, seeds=seeds, axes=axes)
-    screen = sweeps.run(spec, prepared, progress=progress, record_layers=(layer,),
-                        record_on=record_on)
+    n, start = len(spec.seeds), max(spec.seeds) + 1
+    with collect() as caught:
+        screen = sweeps.run(spec, prepared, progress=progress, record_layers=(layer,),
+                            record_on=record_on)
+        # Fresh seeds in chunks as large as the screen's, so every chunk runs the screen's
+        # compiled program again (same plan) instead of compiling a new one; the extra
+        # seeds of the last chunk are dropped.
+        parts = [sweeps.run(sweep_spec("confirmation", base=base, configs=cands, axes=axes,
+                                       seeds=list(range(start + i, start + i + n))),
+                            prepared, progress=progress, record_layers=(layer,),
+                            record_on=record_on)
+                 for i in range(0, confirm_seeds, n)]
     table = _conv.convergence_table(screen, goal, within, hold=hold)
     ranking = pd.DataFrame({"candidate": np.arange(len(cands))})
     for a in axes:
@@ -349,36 +388,34 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
     keep = ["seeds", "reached", "reached_fraction", "epochs_median", "epochs_min",
             "epochs_max", "final_mean", "final_std", "diverged", "verdict"]
     ranking = pd.concat([ranking, table[keep]], axis=1)
-    ranking = _order(ranking, "reached_fraction", "epochs_median", goal.higher_is_better)
-    ranking["screen_rank"] = np.arange(1, len(ranking) + 1)
-    for col in ("confirm_seeds", "confirm_reached", "pooled_fraction", "pooled_epochs_median"):
-        ranking[col] = np.nan
 
     confirmation = None
-    top = [int(c) for c, r in zip(ranking["candidate"], ranking["reached"], strict=True)
-           if r > 0][:confirm] if confirm_seeds else []
-    if top:
-        start = max(screen.spec.seeds) + 1
-        fresh = list(range(start, start + confirm_seeds))
-        cspec = sweep_spec("confirmation", base=base, configs=[cands[i] for i in top],
-                           seeds=fresh, axes=axes)
-        confirmation = sweeps.run(cspec, prepared, progress=progress)
+    fresh_cols = ("confirm_seeds", "confirm_reached", "confirm_fraction", "pooled_fraction",
+                  "pooled_epochs_median")
+    if confirm_seeds:
+        fresh_spec = sweep_spec("confirmation", base=base, configs=cands, axes=axes,
+                                seeds=list(range(start, start + confirm_seeds)))
+        confirmation = _join_seeds(fresh_spec, parts, confirm_seeds)
         screen_epochs = _conv.epochs_to_target(screen, goal, within, hold=hold)
         fresh_epochs = _conv.epochs_to_target(confirmation, goal, within, hold=hold)
-        for k, cand in enumerate(top):
-            both = np.concatenate([screen_epochs[:, cand], fresh_epochs[:, k]])
-            hit = both[~np.isnan(both)]
-            row = ranking.index[ranking["candidate"] == cand][0]
-            ranking.loc[row, "confirm_seeds"] = len(fresh)
-            ranking.loc[row, "confirm_reached"] = int((~np.isnan(fresh_epochs[:, k])).sum())
-            ranking.loc[row, "pooled_fraction"] = hit.size / both.size
-            ranking.loc[row, "pooled_epochs_median"] = float(np.median(hit)) if hit.size \
-                else np.nan
-        if rank_by == "pooled":
-            head = ranking[ranking["candidate"].isin(top)]
-            head = _order(head, "pooled_fraction", "pooled_epochs_median",
-                          goal.higher_is_better)
-            ranking = pd.concat([head, ranking[~ranking["candidate"].isin(top)]])
+        both = np.concatenate([screen_epochs, fresh_epochs], axis=0)
+        hit = ~np.isnan(both)
+        ranking["confirm_seeds"] = confirm_seeds
+        ranking["confirm_reached"] = (~np.isnan(fresh_epochs)).sum(axis=0)
+        ranking["confirm_fraction"] = ranking["confirm_reached"] / confirm_seeds
+        ranking["pooled_fraction"] = hit.mean(axis=0)
+        with np.errstate(all="ignore"):
+            ranking["pooled_epochs_median"] = [
+                float(np.median(both[hit[:, c], c])) if hit[:, c].any() else np.nan
+                for c in range(len(cands))]
+    else:
+        for col in fresh_cols:
+            ranking[col] = np.nan
+    ranking = _order(ranking, "reached_fraction", "epochs_median", goal.higher_is_better)
+    ranking.insert(len(keep) + len(axes) + 1, "screen_rank", np.arange(1, len(ranking) + 1))
+    if rank_by == "pooled":
+        ranking = _order(ranking, "pooled_fraction", "pooled_epochs_median",
+                         goal.higher_is_better)
     ranking.insert(0, "rank", np.arange(1, len(ranking) + 1))
     ranking = ranking.reset_index(drop=True)
     ranking.attrs.update({"goal": str(goal), "within": int(within), "metric": goal.metric,
@@ -391,6 +428,7 @@ def search(data: Any, hidden: Any = "8-5-2", goal: str | _conv.Goal = "val_accur
         record_on=record_on, labels=None if labels is None else np.asarray(labels),
         class_names=getattr(prepared, "class_names", None),
         data=dict(screen.meta.get("data", {})), seconds=time.perf_counter() - t0,
+        warnings=list(caught),
     )
 
 

@@ -84,15 +84,13 @@ def search(
     learning_rates: Annotated[str, typer.Option(help="Learning rates to try.")]
         = "0.003,0.01,0.03,0.1",
     batch_sizes: Annotated[str, typer.Option(help="Batch sizes to try.")] = "4,8,16,32",
-    confirm: Annotated[int, typer.Option(
-        min=0, help="Re-train this many of the best on fresh seeds (0: no).")] = 5,
-    confirm_seeds: Annotated[int, typer.Option(min=1, help="Fresh seeds per confirmed "
-                                                           "candidate.")] = 20,
+    confirm_seeds: Annotated[int, typer.Option(
+        min=0, help="Train every candidate again on this many fresh seeds (0: no).")] = 20,
     rank_by: Annotated[str, typer.Option(
-        help="screen: rank by the screen's seeds; pooled: rank the confirmed candidates by "
-             "all their seeds.")] = "screen",
+        help="screen: rank by the screen's seeds; pooled: by the screen's and the fresh "
+             "ones.")] = "screen",
     hold: Annotated[bool, typer.Option(
-        "--hold", help="Count a seed only if the goal still holds at the last epoch.")]
+        "--hold", help="Count a seed only if the goal, once met, holds to the last epoch.")]
         = False,
     validation_split: Annotated[float, typer.Option(
         help="Fraction of the training rows held out for validation.")] = 0.2,
@@ -112,9 +110,9 @@ def search(
 
     Candidates train together in one compiled program, each on every seed;
     they are ranked by the fraction of seeds that reach the goal, then by the
-    median epochs needed. The best are trained again on fresh seeds, since the
-    best of many noisy fractions flatters itself (--rank-by pooled ranks them
-    by all their seeds). The validation part is a
+    median epochs needed. All are trained again on fresh seeds, since the best
+    of many noisy fractions flatters itself (--rank-by pooled ranks by all the
+    seeds). The validation part is a
     stratified 20 % of the training rows by default (Keras's "last 20 %" of a
     file sorted by class holds a single class).
 
@@ -134,6 +132,7 @@ def search(
     from gdlab import search as gs
     from gdlab.convergence import parse_goal
     from gdlab.errors import ConfigError
+    from gdlab.pitfalls import collect
 
     # before anything compiles: JAX reads the cache settings at its first compilation
     engine.enable_compilation_cache()
@@ -152,15 +151,18 @@ def search(
         batch_size=tuple(_numbers(batch_sizes, "batch-sizes", int)),
     )
     parsed_goal = parse_goal(goal)
-    dataset = datasets.load(data, target=target)
-    prepared = gs.search_data(dataset, validation_split=validation_split,
-                              validation=validation)
+    with collect() as data_warnings:
+        dataset = datasets.load(data, target=target)
+        prepared = gs.search_data(dataset, validation_split=validation_split,
+                                  validation=validation)
     console = Console()
+    for w in data_warnings:
+        console.print(f"warning ({w.name}): {w.message}", soft_wrap=True)
     n_cands = min(budget, space.size)
     console.print(
         f"Searching {n_cands} of {space.size} settings of {hidden} on {dataset.name} for "
         f"{parsed_goal} within {within} epochs, each on {seeds} seeds"
-        + (f" (then the best {confirm} on {confirm_seeds} fresh seeds)." if confirm else "."),
+        + (f" (then again on {confirm_seeds} fresh seeds)." if confirm_seeds else "."),
         soft_wrap=True)
     split = prepared.split
     console.print(
@@ -170,7 +172,7 @@ def search(
         + f", {split['n_test']} test rows; scaling {prepared.scaling} "
           f"(fitted on {split['scaler_fit_on']}).", soft_wrap=True)
     result = gs.search(prepared, hidden, parsed_goal, within, seeds=seeds, budget=budget,
-                       space=space, confirm=confirm, confirm_seeds=confirm_seeds,
+                       space=space, confirm_seeds=confirm_seeds,
                        rank_by=rank_by, seed=seed,
                        hold=hold, record_on=record_on, progress=False)
 
@@ -189,8 +191,7 @@ def search(
         cells = [str(row["rank"]), settings, f"{row['reached']}/{row['seeds']}",
                  _fmt(row["epochs_median"])]
         if confirmed:
-            cells.append("-" if math.isnan(row["confirm_seeds"]) else
-                         f"{int(row['confirm_reached'])}/{int(row['confirm_seeds'])}")
+            cells.append(f"{int(row['confirm_reached'])}/{int(row['confirm_seeds'])}")
         table.add_row(*cells)
     console.print(table)
     console.print("reached: seeds that met the goal; epochs: their median epochs to it"
@@ -210,6 +211,12 @@ def search(
             line += (f"; on {int(best['confirm_seeds'])} fresh seeds in "
                      f"{int(best['confirm_reached'])}")
         console.print(line + ".", soft_wrap=True)
+    if result.warnings:
+        names = sorted({w.name for w in result.warnings})
+        console.print(f"Some candidates drew warnings ({', '.join(names)}): expected in a "
+                      "search, which tries poor settings too"
+                      + ("; their text is in search.json." if out is not None
+                         else "; --out writes them to search.json."), soft_wrap=True)
     console.print(f"Took {time.perf_counter() - t0:.1f} s ({result.seconds:.1f} s searching).")
 
     if out is not None:
