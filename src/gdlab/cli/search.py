@@ -112,9 +112,8 @@ def search(
     they are ranked by the fraction of seeds that reach the goal, then by the
     median epochs needed. All are trained again on fresh seeds, since the best
     of many noisy fractions flatters itself (--rank-by pooled ranks by all the
-    seeds). The validation part is a
-    stratified 20 % of the training rows by default (Keras's "last 20 %" of a
-    file sorted by class holds a single class).
+    seeds). The validation part is a stratified 20 % of the training rows by
+    default (Keras's "last 20 %" of a file sorted by class holds one class).
 
     \b
     Examples:
