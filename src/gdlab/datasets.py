@@ -411,8 +411,24 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None, *, sep: st
     path = _check_file(path)
     try:
         df = pd.read_csv(path, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"Could not read {path.name} as CSV: {e}") from e
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name} is empty: a CSV file needs a header row and data rows."
+                        ) from None
+    except pd.errors.ParserError as e:
+        detail = str(e).strip().removeprefix("Error tokenizing data. C error: ")
+        raise DataError(f"Could not read {path.name} as CSV: {detail} (rows must all have as "
+                        "many fields as the header).") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"Could not read {path.name} as CSV: not UTF-8 text ({e.reason}).") from None
+    if len(df.columns) == 1 and sep == ",":
+        # One column whose name holds another separator: the file uses that separator.
+        for other in (";", "\t", "|"):
+            if other in str(df.columns[0]):
+                shown = "\\t" if other == "\t" else other
+                raise DataError(
+                    f"{path.name} seems to be separated by {shown!r}, not commas (its header "
+                    f"is {str(df.columns[0])!r}). Pass sep={shown!r} (CLI: save it with commas)."
+                )
     return _load_frame(df, path, target, name, kw)
 
 

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from gdlab import engine as _engine
+from gdlab import interrupts
 from gdlab.errors import ConfigError, DataError, ShapeError
 from gdlab.network import NetworkSpec
 from gdlab.pitfalls import BATCH_LARGER_THAN_DATA, BatchLargerThanData
@@ -423,6 +424,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
         done[0] += 1
         if progress is not None:
             progress(done[0], total_epochs)
+        interrupts.check()  # a safe point: a stop asked for by a signal happens here
 
     for prog, plan in calls:
         chunk = plan.n_seeds

@@ -59,9 +59,16 @@ def main() -> None:
 
     # Commands print gdlab's warnings themselves, once each, in a readable block.
     warnings.simplefilter("ignore", GdlabWarning)
+    # Ctrl-C and SIGTERM stop a run at the next epoch boundary: finished work is kept and
+    # the run can be resumed.
+    from gdlab import interrupts
+
+    interrupts.install()
     _register_commands()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # an Exit inside a command comes back as its code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
