@@ -310,14 +310,20 @@ def plot_representation_grid(frames: Any, y: Any = None, *, accuracy: Any = None
 def _layout_with_legend(fig: Any, labels: np.ndarray | None,
                         class_names: Sequence[str] | None, has_title: bool) -> None:
     """tight_layout, keeping a strip at the top for the title and a one-row class legend."""
-    strip = (0.35 if has_title else 0.0) + (0.35 if labels is not None else 0.0)
+    legend = labels is not None and labels.ndim == 1 and bool(
+        np.all(labels == np.round(labels)))
+    # wide figures put the legend at the title's right; narrow ones below the title
+    same_row = has_title and legend and fig.get_figwidth() >= 9
+    strip = 0.4 * (has_title + legend - same_row)
+    fig.set_figheight(fig.get_figheight() + strip)  # the panels keep their size
     top = 1.0 - strip / fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, top))
-    if labels is not None and labels.ndim == 1 and np.all(labels == np.round(labels)):
+    if legend:
         handles = _class_handles(labels, class_names)
         fig.legend(handles=handles, title=None, fontsize="small", loc="upper right",
                    ncols=len(handles), frameon=False,
-                   bbox_to_anchor=(1.0, top + 0.35 / fig.get_figheight()))
+                   bbox_to_anchor=(1.0, 1.0 if same_row or not has_title
+                                   else 1.0 - 0.4 / fig.get_figheight()))
 
 
 def animate_representation(frames: Any, y: Any, path: Any, *, accuracy: Any = None,
