@@ -1,0 +1,542 @@
+"""scikit-learn estimators for dense networks: :class:`DenseClassifier` and :class:`DenseRegressor`.
+
+They follow scikit-learn's conventions: the constructor stores its arguments
+as given, everything is validated at ``fit`` (with scikit-learn's
+``validate_data``), fitted attributes end in ``_``. ``fit`` trains one
+configuration from one seed through the engine's compiled program, the same
+program a sweep runs (:mod:`gdlab.sklearn._training`), so a vectorized grid
+search (:class:`gdlab.sklearn.GridSearchCV`) that trains many settings at once
+gives every setting the weights it gets alone, to float32 round-off.
+
+Settings use Keras's names and meanings: ``batch_size`` rows per update (the
+last partial batch kept), ``epochs`` passes over the data, ``optimizer`` a
+Keras optimizer name or course-style string such as
+``"SGD(learning_rate=0.01, momentum=0.9)"`` (parsed, never evaluated) or a
+``gdlab.keras.optimizers`` object, ``learning_rate`` overriding its step size.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from gdlab import losses as _losses
+from gdlab.engine import EarlyStopRule
+from gdlab.errors import ConfigError, NotSupportedError
+from gdlab.executor import TrainingData, training_data
+from gdlab.network import NetworkSpec
+from gdlab.pitfalls import GdlabWarning
+from gdlab.sklearn import _training
+from gdlab.specs import TrainConfig, parse_hidden, resolve
+
+__all__ = ["DenseClassifier", "DenseRegressor", "TrainingDiverged", "expected_failed_checks"]
+
+
+class TrainingDiverged(GdlabWarning, ConvergenceWarning):
+    """A fit's loss or weights became non-finite; the estimator keeps the last finite weights."""
+
+    name = "training-diverged"
+
+
+_SAMPLE_WEIGHT_MESSAGE = (
+    "{name} does not support sample_weight: gdlab's training engine has no per-row loss "
+    "weights yet. Fit without sample_weight (or resample the rows instead)."
+)
+
+_CLASSIFIER_LOSSES = ("binary_crossentropy", "categorical_crossentropy",
+                      "sparse_categorical_crossentropy")
+
+
+@dataclass
+class _Setup:
+    """Everything one fit needs, worked out from the estimator's settings and the data."""
+
+    config: TrainConfig
+    seed: int
+    data: TrainingData
+    early_stopping: EarlyStopRule | None
+
+
+def _seed_from(random_state: Any) -> int:
+    """The engine seed for ``random_state``: the integer itself, or a draw from the generator."""
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) < 2**32:
+            raise ConfigError(
+                f"`random_state` must be an integer in [0, 2**32), got {random_state!r}."
+            )
+        return int(random_state)
+    raise ConfigError(
+        f"`random_state` must be None, an integer or a numpy RandomState, got {random_state!r}."
+    )
+
+
+def _int_setting(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    return int(value)
+
+
+def _float_setting(name: str, value: Any, low: float, high: float | None = None,
+                   low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"`{name}` must be a number, got {value!r}.")
+    v = float(value)
+    bad_low = v <= low if low_open else v < low
+    if bad_low or (high is not None and v >= high) or np.isnan(v):
+        bound = f"in ({low:g}, {high:g})" if high is not None else (
+            f"> {low:g}" if low_open else f">= {low:g}")
+        raise ConfigError(f"`{name}` must be {bound}, got {value!r}.")
+    return v
+
+
+class _DenseBase(BaseEstimator):
+    """Settings, validation and training shared by the classifier and the regressor."""
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu",
+                 kernel_initializer: str = "glorot_uniform", optimizer: Any = "adam",
+                 learning_rate: float | None = None, batch_size: int = 32, epochs: int = 200,
+                 loss: str | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10,
+                 tol: float = 1e-4, random_state: Any = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.loss = loss
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ settings
+
+    def _loss_name(self) -> str | None:
+        """The canonical loss, or None for the task's default; checked against the task."""
+        raise NotImplementedError
+
+    def _train_config(self, n_rows: int) -> TrainConfig:
+        """The TrainConfig of these settings for ``n_rows`` training rows.
+
+        A batch larger than the data is one full batch: that is Keras's
+        behaviour, so the batch size is clipped to the rows (same updates, and
+        no warning about it inside cross-validation).
+        """
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, np.ndarray):
+            hidden = hidden.tolist()
+        if isinstance(hidden, list | tuple):  # NumPy integers from parameter grids
+            hidden = [int(h) if isinstance(h, numbers.Integral) and not isinstance(h, bool)
+                      else h for h in hidden]
+        elif isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+            hidden = int(hidden)
+        settings: dict[str, Any] = {
+            "hidden": parse_hidden(hidden),
+            "activation": self.activation,
+            "kernel_initializer": self.kernel_initializer,
+            "optimizer": self.optimizer,
+            "batch_size": min(_int_setting("batch_size", self.batch_size), n_rows),
+            "epochs": _int_setting("epochs", self.epochs),
+        }
+        if self.learning_rate is not None:
+            settings["learning_rate"] = _float_setting("learning_rate", self.learning_rate, 0.0,
+                                                       low_open=True)
+        loss = self._loss_name()
+        if loss is not None:
+            settings["loss"] = loss
+        return resolve(settings)
+
+    def _early_stopping(self) -> EarlyStopRule | None:
+        if not isinstance(self.early_stopping, bool | np.bool_):
+            raise ConfigError(f"`early_stopping` must be True or False, got {self.early_stopping!r}.")
+        if not self.early_stopping:
+            return None
+        _float_setting("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
+        return EarlyStopRule(
+            monitor="val_loss", minimize=True, min_delta=_float_setting("tol", self.tol, 0.0),
+            patience=_int_setting("n_iter_no_change", self.n_iter_no_change), restore_best=True,
+        )
+
+    @staticmethod
+    def _check_sample_weight(name: str, sample_weight: Any) -> None:
+        if sample_weight is not None:
+            raise NotSupportedError(_SAMPLE_WEIGHT_MESSAGE.format(name=name))
+
+    # ------------------------------------------------------------- training
+
+    def _setup_data(self, x: np.ndarray, y: np.ndarray, task: str, seed: int,
+                    early: EarlyStopRule | None, stratify: bool) -> TrainingData:
+        if early is None:
+            return training_data({"x_train": x, "y_train": y}, task=task)
+        try:
+            x_tr, x_val, y_tr, y_val = train_test_split(
+                x, y, test_size=float(self.validation_fraction), random_state=seed,
+                stratify=y if stratify else None)
+        except ValueError as e:
+            raise ValueError(
+                f"early_stopping=True cannot hold out validation_fraction="
+                f"{self.validation_fraction} of {x.shape[0]} rows: {e}"
+            ) from None
+        return training_data({"x_train": x_tr, "y_train": y_tr, "x_val": x_val, "y_val": y_val},
+                             task=task)
+
+    def _finish(self, setup: _Setup, trained: _training.Trained) -> None:
+        """Store a training outcome as fitted attributes (also used by GridSearchCV)."""
+        self._config = setup.config
+        self._seed = setup.seed
+        self._task = setup.data.task
+        self._network = _training.network_of(setup.config, setup.data)
+        self._opt_state = trained.opt_state
+        self.coefs_ = [np.asarray(p["kernel"], np.float32) for p in trained.params]
+        self.intercepts_ = [np.asarray(p["bias"], np.float32) for p in trained.params]
+        self.history_ = {k: list(v) for k, v in trained.history.items()}
+        self.n_iter_ = int(trained.n_epochs)
+        self.diverged_epoch_ = int(trained.diverged_epoch)
+        if setup.early_stopping is not None:
+            self.best_epoch_ = int(trained.best_epoch)
+        elif hasattr(self, "best_epoch_"):  # from an earlier fit with early stopping
+            del self.best_epoch_
+        self._warn_diverged()
+
+    def _continue(self, setup: _Setup) -> None:
+        """One more epoch from the current weights (``partial_fit``).
+
+        Successive ``partial_fit`` calls carry the optimizer state; after ``fit``
+        (which trains through the sweep path, returning weights only) the first
+        ``partial_fit`` starts a fresh optimizer state from fit's weights.
+        """
+        network = _training.network_of(setup.config, setup.data)
+        same_optimizer = (setup.config.optimizer.kind == self._config.optimizer.kind and
+                          setup.config.optimizer.static_options ==
+                          self._config.optimizer.static_options)
+        if network != self._network or not same_optimizer:
+            raise ValueError(
+                "partial_fit cannot continue: the network or the optimizer kind changed since "
+                "the last fit (hidden_layer_sizes, activation, loss or optimizer). Call fit to "
+                "start again."
+            )
+        params = tuple({"kernel": k, "bias": b}
+                       for k, b in zip(self.coefs_, self.intercepts_, strict=True))
+        trained = _training.continue_one(setup.config, self._seed, setup.data, params,
+                                         self._opt_state, self.n_iter_)
+        history = {k: list(v) for k, v in self.history_.items()}
+        for k, v in trained.history.items():
+            history.setdefault(k, []).extend(v)
+        self._config = setup.config
+        self._opt_state = trained.opt_state
+        self.coefs_ = [np.asarray(p["kernel"], np.float32) for p in trained.params]
+        self.intercepts_ = [np.asarray(p["bias"], np.float32) for p in trained.params]
+        self.history_ = history
+        if trained.diverged_epoch >= 0 and self.diverged_epoch_ < 0:
+            self.diverged_epoch_ = trained.diverged_epoch
+        self.n_iter_ += 1
+        self._warn_diverged()
+
+    def _start_partial(self, setup: _Setup) -> None:
+        """The first ``partial_fit`` call: epoch 0 from the seed's initial weights."""
+        self._finish(setup, _training.continue_one(setup.config, setup.seed, setup.data,
+                                                   None, None, 0))
+
+    def _warn_diverged(self) -> None:
+        if self.diverged_epoch_ >= 0:
+            warnings.warn(
+                f"{type(self).__name__} diverged at epoch {self.diverged_epoch_} (the loss or "
+                "the weights became infinite or NaN); it keeps the last finite weights. Lower "
+                "the learning_rate or scale the features.",
+                TrainingDiverged, stacklevel=3,
+            )
+
+    def _fit(self, setup: _Setup) -> None:
+        self._finish(setup, _training.fit_one(setup.config, setup.seed, setup.data,
+                                              setup.early_stopping))
+
+    # ----------------------------------------------------------- prediction
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        x = validate_data(self, X, reset=False, dtype=np.float32)
+        params = tuple({"kernel": k, "bias": b}
+                       for k, b in zip(self.coefs_, self.intercepts_, strict=True))
+        return _training.predict(self._network, params, x)
+
+    @property
+    def network_(self) -> NetworkSpec:
+        """The fitted network's architecture."""
+        check_is_fitted(self)
+        return self._network
+
+    def __sklearn_tags__(self):  # noqa: D105 - scikit-learn's tags hook
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class DenseClassifier(ClassifierMixin, _DenseBase):
+    """A dense network classifier trained with Keras's math (binary or multi-class).
+
+    Two classes train one sigmoid unit with binary cross-entropy; more classes
+    a softmax layer with categorical cross-entropy (``loss`` may choose
+    ``"categorical_crossentropy"`` for two classes too: two softmax units).
+    Labels may be strings, integers or booleans; ``classes_`` holds them sorted.
+
+    ``early_stopping=True`` holds out ``validation_fraction`` of the rows
+    (stratified, drawn from ``random_state``), applies Keras's EarlyStopping
+    rule to ``val_loss`` (``patience=n_iter_no_change``, ``min_delta=tol``) and
+    keeps the best epoch's weights, as ``MLPClassifier`` does.
+
+    Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_``
+    (for tables with string column names), ``coefs_``/``intercepts_`` (each
+    layer's kernel and bias, as ``MLPClassifier``), ``history_`` (Keras's
+    ``History.history``: ``loss``, ``accuracy`` and, with early stopping,
+    ``val_loss``, ``val_accuracy``), ``n_iter_`` (epochs run),
+    ``diverged_epoch_`` (-1: never).
+    """
+
+    def _loss_name(self) -> str | None:
+        if self.loss is None:
+            return None
+        name = _losses.canonical_loss(self.loss)
+        if name not in _CLASSIFIER_LOSSES:
+            raise ConfigError(
+                f"A classifier's loss must be one of {', '.join(_CLASSIFIER_LOSSES)} (or None "
+                f"for the default), got {self.loss!r}."
+            )
+        return name
+
+    def _task_for(self, n_classes: int) -> str:
+        loss = self._loss_name()
+        if loss == "binary_crossentropy" and n_classes != 2:
+            raise ValueError(
+                f"loss='binary_crossentropy' needs exactly two classes, y holds {n_classes}; "
+                "use loss=None or 'categorical_crossentropy'."
+            )
+        return "binary" if n_classes == 2 and loss in (None, "binary_crossentropy") \
+            else "multiclass"
+
+    def _encode_labels(self, y: np.ndarray) -> np.ndarray:
+        check_classification_targets(y)
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass"):
+            raise NotSupportedError(
+                f"{type(self).__name__} predicts one label per row; y is {kind!r}."
+            )
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least two classes to learn; y holds one "
+                f"class only: {self.classes_.tolist()[0]!r}."
+            )
+        return y_idx.astype(np.int64)
+
+    def _setup(self, X: Any, y: Any, seed: int | None = None) -> _Setup:
+        """Validate data and settings; set ``n_features_in_``, ``classes_``. Nothing trains."""
+        x, y = validate_data(self, X, y, dtype=np.float32)
+        y_idx = self._encode_labels(y)
+        config = self._train_config(x.shape[0])
+        early = self._early_stopping()
+        task = self._task_for(len(self.classes_))
+        seed = _seed_from(self.random_state) if seed is None else seed
+        data = self._setup_data(x, y_idx, task, seed, early, stratify=True)
+        if early is not None:
+            config = self._train_config(data.n_train)
+        return _Setup(config, seed, data, early)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseClassifier:
+        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
+        self._check_sample_weight(type(self).__name__, sample_weight)
+        self._fit(self._setup(X, y))
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> DenseClassifier:
+        """One epoch on ``(X, y)`` from the current weights and optimizer state.
+
+        The first call needs ``classes`` (every label that will ever appear);
+        it starts from ``random_state``'s initial weights. Early stopping does
+        not apply to ``partial_fit``.
+        """
+        self._check_sample_weight(type(self).__name__, sample_weight)
+        first = not hasattr(self, "coefs_")
+        x, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            all_classes = np.unique(np.asarray(classes))
+            if len(all_classes) < 2:
+                raise ValueError(f"`classes` must hold at least two labels, got {classes!r}.")
+        else:
+            all_classes = self.classes_
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                          self.classes_):
+                raise ValueError(
+                    f"`classes={np.unique(np.asarray(classes))!r}` differs from the classes of "
+                    f"the first partial_fit call, {self.classes_!r}."
+                )
+        unknown = np.setdiff1d(np.unique(y), all_classes)
+        if unknown.size:
+            raise ValueError(
+                f"y holds labels {unknown.tolist()!r} that are not in classes "
+                f"{all_classes.tolist()!r}."
+            )
+        task = self._task_for(len(all_classes))
+        y_idx = np.searchsorted(all_classes, y).astype(np.int64)
+        data = TrainingData(np.ascontiguousarray(x), y_idx, (), task, len(all_classes) if task
+                            == "multiclass" else 2, {"n_train": int(x.shape[0])})
+        config = self._train_config(x.shape[0])
+        if first:
+            self.classes_ = all_classes
+            self._start_partial(_Setup(config, _seed_from(self.random_state), data, None))
+        else:
+            self._continue(_Setup(config, self._seed, data, None))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per class in ``classes_`` order (float64)."""
+        out = self._outputs(X).astype(np.float64)
+        if out.shape[1] == 1:
+            p = out[:, 0]
+            return np.column_stack([1.0 - p, p])
+        # A float32 softmax sums to 1 within float32 round-off; scikit-learn's metrics
+        # (log_loss) check the sum in float64, so renormalize (the ranking is unchanged).
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row (a sigmoid output above 0.5 is the second class)."""
+        proba = self.predict_proba(X)  # checks fitted-ness before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class DenseRegressor(RegressorMixin, _DenseBase):
+    """A dense network regressor trained with Keras's math (one or several targets).
+
+    A linear output layer with mean squared error (Keras's ``"mse"``), one unit
+    per target column. ``early_stopping`` as in :class:`DenseClassifier`
+    (the validation rows are a random sample). ``predict`` returns float64,
+    1-D when ``y`` was 1-D. Fitted attributes as the classifier's, with
+    ``n_outputs_`` instead of ``classes_``.
+    """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu",
+                 kernel_initializer: str = "glorot_uniform", optimizer: Any = "adam",
+                 learning_rate: float | None = None, batch_size: int = 32, epochs: int = 200,
+                 loss: str = "mean_squared_error", early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10,
+                 tol: float = 1e-4, random_state: Any = None) -> None:
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         kernel_initializer=kernel_initializer, optimizer=optimizer,
+                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+                         loss=loss, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction,
+                         n_iter_no_change=n_iter_no_change, tol=tol, random_state=random_state)
+
+    def _loss_name(self) -> str | None:
+        name = _losses.canonical_loss("mse" if self.loss is None else self.loss)
+        if name != "mean_squared_error":
+            raise ConfigError(
+                f"A regressor's loss must be 'mean_squared_error' ('mse'), got {self.loss!r}."
+            )
+        return name
+
+    def _targets(self, y: np.ndarray, first: bool) -> np.ndarray:
+        y2 = np.asarray(y, np.float64).reshape(y.shape[0], -1)
+        if first:
+            self.n_outputs_ = y2.shape[1]
+            self._y_ndim = y.ndim
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} target columns, but {type(self).__name__} was fitted "
+                f"with {self.n_outputs_}."
+            )
+        return y2.astype(np.float32)
+
+    def _setup(self, X: Any, y: Any, seed: int | None = None) -> _Setup:
+        """Validate data and settings; set ``n_features_in_``, ``n_outputs_``. Nothing trains."""
+        x, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
+        y2 = self._targets(y, first=True)
+        config = self._train_config(x.shape[0])
+        early = self._early_stopping()
+        seed = _seed_from(self.random_state) if seed is None else seed
+        data = self._setup_data(x, y2, "regression", seed, early, stratify=False)
+        if early is not None:
+            config = self._train_config(data.n_train)
+        return _Setup(config, seed, data, early)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseRegressor:
+        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
+        self._check_sample_weight(type(self).__name__, sample_weight)
+        self._fit(self._setup(X, y))
+        return self
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseRegressor:
+        """One epoch on ``(X, y)`` from the current weights and optimizer state."""
+        self._check_sample_weight(type(self).__name__, sample_weight)
+        first = not hasattr(self, "coefs_")
+        x, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True,
+                             reset=first)
+        y2 = self._targets(y, first=first)
+        data = training_data({"x_train": x, "y_train": y2}, task="regression")
+        config = self._train_config(x.shape[0])
+        if first:
+            self._start_partial(_Setup(config, _seed_from(self.random_state), data, None))
+        else:
+            self._continue(_Setup(config, self._seed, data, None))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets (float64): shape ``(n,)`` when fitted on 1-D ``y``, else ``(n, k)``."""
+        out = self._outputs(X).astype(np.float64)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def __sklearn_tags__(self):  # noqa: D105 - scikit-learn's tags hook
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+_NO_SAMPLE_WEIGHT = ("sample_weight is not supported (the engine has no per-row loss weights): "
+                     "fit raises NotSupportedError")
+
+#: scikit-learn estimator checks that cannot apply, with the reason (also in docs/sklearn.md).
+_EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weights_pandas_series": _NO_SAMPLE_WEIGHT,
+    "check_sample_weights_not_an_array": _NO_SAMPLE_WEIGHT,
+    "check_sample_weights_list": _NO_SAMPLE_WEIGHT,
+    "check_sample_weights_shape": _NO_SAMPLE_WEIGHT,
+    "check_sample_weights_not_overwritten": _NO_SAMPLE_WEIGHT,
+    "check_sample_weight_equivalence_on_dense_data": _NO_SAMPLE_WEIGHT,
+    "check_all_zero_sample_weights_error": _NO_SAMPLE_WEIGHT,
+}
+
+#: Checks that only a classifier runs.
+_EXPECTED_FAILED_CLASSIFIER_CHECKS: dict[str, str] = {
+    "check_classifiers_one_label_sample_weights": _NO_SAMPLE_WEIGHT,
+}
+
+
+def expected_failed_checks(estimator: Any) -> dict[str, str]:
+    """The estimator checks that do not apply to ``estimator``, each with a one-line reason.
+
+    Pass it to ``sklearn.utils.estimator_checks.parametrize_with_checks`` as
+    ``expected_failed_checks``.
+    """
+    if isinstance(estimator, DenseClassifier):
+        return _EXPECTED_FAILED_CHECKS | _EXPECTED_FAILED_CLASSIFIER_CHECKS
+    if isinstance(estimator, _DenseBase):
+        return dict(_EXPECTED_FAILED_CHECKS)
+    return {}
