@@ -359,7 +359,7 @@ def test_file_errors(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"Unknown file type 'data.xlsx'"):
         datasets.load(tmp_path / "data.xlsx")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(DataError, match=r"Could not read empty.csv as CSV"):
+    with pytest.raises(DataError, match=r"empty.csv is empty: a CSV file needs a header row"):
         datasets.load(tmp_path / "empty.csv")
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(DataError, match=r"Could not read bad.parquet as Parquet"):

@@ -37,6 +37,12 @@ DOC = {
 }
 
 
+FIGURES = ["bs-convergence.png", "bs-curves-examples.png", "bs-curves-updates.png",
+           "bs-curves.png", "bs-final.png", "bs-steps.png", "lr-convergence.png",
+           "lr-curves.png", "lr-final.png", "pairplot.png", "rep-curves.png",
+           "rep-representation.png"]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
@@ -46,15 +52,18 @@ def run(tmp_path_factory):
 
 def test_report_is_self_contained_with_every_section(run) -> None:
     html = (run.out_dir / "report.html").read_text()
-    for section in ["warnings", "data", "baseline", "sweep-lr", "sweep-bs", "sweep-rep", "run"]:
+    for section in ["trust", "data", "baseline", "sweep-lr", "sweep-bs", "sweep-rep", "run"]:
         assert f'id="{section}"' in html, section
     assert "src=\"http" not in html and "href=\"http" not in html  # nothing fetched
     images = re.findall(r'<img src="data:image/png;base64,', html)
     figures = sorted(p.name for p in (run.out_dir / "figures").iterdir())
-    assert figures == ["bs-curves.png", "bs-final.png", "lr-curves.png", "lr-final.png",
-                       "pairplot.png", "rep-curves.png", "rep-representation.png"]
+    assert figures == FIGURES
     assert len(images) == len(figures)
     assert "batch-larger-than-data" in html
+    # What to trust: the paired verdicts of both sweeps, and the batch sweep in updates.
+    assert "<b>Learning rates</b> (final test accuracy, 3 seeds, paired)" in html
+    assert "Batch sizes: counted in updates" in html
+    assert "vs best (paired 95% CI)" in html and "Convergence to <code>" in html
     assert "gdlab x" in html  # the exact command
 
 
@@ -112,11 +121,10 @@ def test_report_renders_in_a_real_browser(run) -> None:
         assert browser.title.startswith("A small study")
         ids = browser.execute_script("return Array.from(document.querySelectorAll('section'))"
                                      ".map(s => s.id)")
-        assert ids == ["warnings", "data", "baseline", "sweep-lr", "sweep-bs", "sweep-rep",
-                       "run"]
+        assert ids == ["trust", "data", "baseline", "sweep-lr", "sweep-bs", "sweep-rep", "run"]
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
-        assert len(images) == 7
+        assert len(images) == len(FIGURES)
         for alt, complete, width in images:
             assert complete and width > 300, alt
         # Tables render inside their sections, not off the page.

@@ -273,11 +273,14 @@ def test_initial_params_are_the_weights_a_sweep_starts_from(data) -> None:
     prog = executor.plan_programs(configs, td)[0]
     cfgs = tuple(executor._group_config(g, configs) for g in prog.groups)
     cfgs = tuple(c._replace(epochs=np.zeros_like(c.epochs)) for c in cfgs)
-    plan = engine.Plan(tuple(g.spec for g in prog.groups), 2, td.n_train, prog.micro_batch,
-                       prog.accumulate, 1)
-    states, _ = engine.fit_program(plan)(cfgs, engine.Data(td.x_train, tuple(
-        executor.encode_targets(td.y_train, td.task, g.spec.loss, g.spec.network.n_outputs)
-        for g in prog.groups)), engine.seed_array([0, 4]))
+    plan = executor.program_plan(prog, td, 2)
+    def targets(y):
+        return tuple(executor.encode_targets(y, td.task, g.spec.loss, g.spec.network.n_outputs)
+                     for g in prog.groups)
+
+    batch = engine.Data(td.x_train, targets(td.y_train), tuple(x for _, x, _ in td.evals),
+                        tuple(targets(y) for _, _, y in td.evals))
+    states, _ = engine.fit_program(plan)(cfgs, batch, engine.seed_array([0, 4]))
     for col, cid in enumerate(prog.groups[0].config_ids):
         for a, b in zip(jax.tree.leaves(init[cid]), jax.tree.leaves(states[0].params),
                         strict=True):

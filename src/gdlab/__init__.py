@@ -7,8 +7,10 @@ one compiled JAX program::
     result = gdlab.sweep(data, grid={"learning_rate": [0.01, 0.05, 0.1, 0.5]},
                          optimizer="sgd", batch_size=16, epochs=10, seeds=10)
 
-The Keras-compatible API lives in :mod:`gdlab.keras`. Names are imported on
-first use, so ``import gdlab`` is instant.
+The Keras-compatible API lives in :mod:`gdlab.keras`; the target search, the
+learning-rate range test and the landscape in :mod:`gdlab.search`,
+:mod:`gdlab.lr_find` and :mod:`gdlab.landscape`. Names are imported on first
+use, so ``import gdlab`` is instant.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _EXPORTS = {
     "save_results": "gdlab.results",
     "plot_curves": "gdlab.plots",
     "plot_final": "gdlab.plots",
+    "paired_comparison": "gdlab.trust",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -134,35 +134,67 @@ def plot_noise_scale(result: Any, goal: Any, within: int | None = None, *,
     axes_names = result.spec.axes
     left.legend(fontsize="small", title=axes_names[0] if len(axes_names) == 1 else None)
 
-    reached = steps[steps.reached > 0]
-    if reached.empty:
-        right.text(0.5, 0.5, f"No configuration reached {steps.attrs['goal']}.",
-                   ha="center", va="center", transform=right.transAxes)
+    _steps_panel(right, steps.batch_size.to_numpy(np.float64), steps.steps_median.to_numpy(),
+                 steps.steps_min.to_numpy(), steps.steps_max.to_numpy(), steps.attrs["goal"],
+                 colors, pred)
+    right.set_title(f"Updates to {steps.attrs['goal']} against the noise-scale prediction")
+    fig.tight_layout()
+    return fig
+
+
+def _steps_panel(ax: Any, batch: np.ndarray, median: np.ndarray, low: np.ndarray,
+                 high: np.ndarray, goal: str, colors: list[str], pred: Any = None) -> None:
+    """Updates to the goal against batch size (log axes), with the prediction if given."""
+    reached = np.isfinite(median)
+    if not reached.any():
+        ax.text(0.5, 0.5, f"No configuration reached {goal}.", ha="center", va="center",
+                transform=ax.transAxes)
     else:
-        b = reached.batch_size.to_numpy(np.float64)
-        med = reached.steps_median.to_numpy()
-        err = np.vstack([med - reached.steps_min.to_numpy(), reached.steps_max.to_numpy() - med])
-        right.errorbar(b, med, yerr=err, fmt="o", color="black", capsize=3,
-                       label="measured (median, range over seeds)")
-        if np.isfinite(pred.s_min):
-            all_b = steps.batch_size.to_numpy(np.float64)
-            lo = min(all_b.min(), pred.noise_scale) / 2
-            hi = max(all_b.max(), pred.noise_scale) * 2
+        b, med = batch[reached], median[reached]
+        err = np.vstack([med - low[reached], high[reached] - med])
+        ax.errorbar(b, med, yerr=err, fmt="o", color="black", capsize=3,
+                    label="measured (median, range over seeds)")
+        if pred is not None and np.isfinite(pred.s_min):
+            lo = min(batch.min(), pred.noise_scale) / 2
+            hi = max(batch.max(), pred.noise_scale) * 2
             grid = np.geomspace(lo, hi, 200)
-            right.plot(grid, pred.steps(grid), color=colors[0],
-                       label=f"S_min(1 + B/b): S_min = {pred.s_min:.3g}, B = "
-                             f"{pred.noise_scale:.3g}")
-            right.axvline(pred.noise_scale, color=colors[0], linestyle="--", linewidth=1)
+            ax.plot(grid, pred.steps(grid), color=colors[0],
+                    label=f"S_min(1 + B/b): S_min = {pred.s_min:.3g}, B = "
+                          f"{pred.noise_scale:.3g}")
+            ax.axvline(pred.noise_scale, color=colors[0], linestyle="--", linewidth=1)
         from matplotlib.ticker import ScalarFormatter
 
-        right.set_xscale("log", base=2)
-        right.xaxis.set_major_formatter(ScalarFormatter())
-        right.set_yscale("log")
-        right.legend(fontsize="small")
-    right.set_xlabel("Batch size")
-    right.set_ylabel("Optimizer updates to the goal")
-    right.set_title(f"Updates to {steps.attrs['goal']} against the noise-scale prediction")
-    right.grid(alpha=0.3, which="both")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_yscale("log")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("Batch size")
+    ax.set_ylabel("Optimizer updates to the goal")
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_steps_to_target(result: Any, goal: Any, within: int | None = None, *,
+                         figsize: tuple[float, float] = (7, 4.5)) -> Any:
+    """Updates each batch size needs to reach ``goal``: median and range over seeds, log axes.
+
+    Per epoch, a batch of 128 makes 8 times fewer updates than a batch of 16;
+    counting updates (Shallue et al. 2019) compares batch sizes on a fair axis.
+    """
+    from gdlab import noise
+
+    plt = _pyplot()
+    if "batch_size" not in result.spec.axes:
+        raise ConfigError(f"Sweep '{result.spec.name}' does not vary batch_size.")
+    steps = noise.steps_to_target(result, goal, within)
+    goal_text = str(noise._goal(result, goal))
+    batch = np.array([c.batch_size for c in result.spec.configs()], np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # configurations never reaching it
+        median = np.nanmedian(steps, axis=0)
+        low, high = np.nanmin(steps, axis=0), np.nanmax(steps, axis=0)
+    fig, ax = plt.subplots(figsize=figsize)
+    _steps_panel(ax, batch, median, low, high, goal_text, _colors(plt))
+    ax.set_title(f"{result.spec.name}: optimizer updates to {goal_text}", fontsize="medium")
     fig.tight_layout()
     return fig
 

@@ -665,6 +665,8 @@ def fit_program(plan: Plan) -> Callable:
     step = train_program(dataclasses.replace(plan, n_epochs=1))
 
     def run(configs, data, seeds, on_epoch: Callable[[int], None] | None = None):
+        # On the device once: NumPy inputs would be copied again at every epoch's call.
+        configs, data = jax.device_put(configs), jax.device_put(data)
         states, keys = init(configs, seeds)
         epochs = []
         for e in range(plan.n_epochs):
@@ -674,7 +676,8 @@ def fit_program(plan: Plan) -> Callable:
                 on_epoch(e)
         if plan.early_stopping is not None and plan.early_stopping.restore_best:
             states = _restore_best(states)
-        history = jax.tree_util.tree_map(lambda *h: jnp.concatenate(h), *epochs)
+        epochs = jax.device_get(epochs)
+        history = jax.tree_util.tree_map(lambda *h: np.concatenate(h), *epochs)
         return states, history
 
     return run

@@ -294,6 +294,24 @@ def _group_config(group: GroupPlan, configs: Sequence[TrainConfig],
     )
 
 
+def program_plan(prog: ProgramPlan, data: TrainingData, n_seeds: int,
+                 **options: Any) -> _engine.Plan:
+    """The engine's Plan for a program over all ``n_seeds`` (``options``: Plan fields).
+
+    Programs with little arithmetic (and so little memory) are built at XLA
+    optimization level 0 and always run all their seeds in one call, so they
+    never depend on chunking settings.
+    """
+    plan = _engine.Plan(
+        groups=tuple(g.spec for g in prog.groups), n_seeds=n_seeds, n_train=data.n_train,
+        micro_batch=prog.micro_batch, accumulate=prog.accumulate, n_epochs=prog.n_epochs,
+        shuffle=True, eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
+        **options,
+    )
+    fast = _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS
+    return dataclasses.replace(plan, fast_compile=fast)
+
+
 def bytes_per_model(program: ProgramPlan, data: TrainingData) -> int:
     """A generous estimate of one model's share of a program's peak memory."""
     worst = 0
@@ -394,24 +412,11 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
 
     calls = []
     for prog in programs:
-        groups = tuple(g.spec for g in prog.groups)
-        plan = _engine.Plan(
-            groups=groups, n_seeds=n_seeds, n_train=data.n_train,
-            micro_batch=prog.micro_batch, accumulate=prog.accumulate,
-            n_epochs=prog.n_epochs, shuffle=True,
-            eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
-            tap_layers=tuple(tap_layers),
-            tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
-            lr_schedule=lr_growth is not None,
-            record_steps=record_steps,
-            noise_rows=int(noise_rows),
-            early_stopping=early_stopping,
-        )
-        if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
-            # Little arithmetic (and so little memory): compile fast, and always run all
-            # seeds in one call, so these programs never depend on chunking settings.
-            plan = dataclasses.replace(plan, fast_compile=True)
-        else:
+        plan = program_plan(prog, data, n_seeds, tap_layers=tuple(tap_layers),
+                            tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
+                            lr_schedule=lr_growth is not None, record_steps=record_steps,
+                            noise_rows=int(noise_rows), early_stopping=early_stopping)
+        if not plan.fast_compile:
             per_seed = len(prog.config_ids)
             cap = max_models_per_call or max(1, memory_budget // bytes_per_model(prog, data))
             chunk = max(1, min(n_seeds, cap // max(per_seed, 1)))
@@ -507,10 +512,7 @@ def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],
     configs = list(configs)
     out: list[Any] = [None] * len(configs)
     for prog in plan_programs(configs, data):
-        plan = _engine.Plan(groups=tuple(g.spec for g in prog.groups), n_seeds=len(seeds),
-                            n_train=data.n_train, micro_batch=prog.micro_batch,
-                            accumulate=prog.accumulate, n_epochs=1,
-                            fast_compile=True)  # drawing weights is trivial arithmetic
+        plan = program_plan(prog, data, len(seeds))  # the same init program a sweep runs
         cfgs = tuple(_group_config(g, configs) for g in prog.groups)
         states, _ = jax.device_get(_engine.init_program(plan)(cfgs, _engine.seed_array(seeds)))
         for gp, state in zip(prog.groups, states, strict=True):

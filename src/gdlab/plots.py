@@ -91,7 +91,7 @@ def plot_curves(result: SweepResult, metrics: Sequence[str] = ("loss", "accuracy
         if ylim is not None and ("accuracy" in metric or "loss" in metric):
             top = np.nanmax(result.history[metric])
             ax.set_ylim(ylim[0], max(ylim[1], float(top) if np.isfinite(top) else ylim[1]))
-        if x != "epochs":
+        if x == "updates":  # from a few to hundreds of updates per epoch: a log axis
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(title=result.spec.axes[0] if len(result.spec.axes) == 1 else None,

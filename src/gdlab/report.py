@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,19 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _is_representation(run: Any, name: str) -> bool:
-    entry = next(e for e in run.spec.sweeps if e.name == name)
-    return entry.record_layer is not None
+def _entry(run: Any, name: str) -> Any:
+    return next(e for e in run.spec.sweeps if e.name == name)
+
+
+def goal_of(run: Any, result: Any) -> str:
+    """The sweep's target: its ``goal`` setting, or 95 % of its best final value."""
+    from gdlab.trust import default_goal
+
+    return _entry(run, result.spec.name).goal or default_goal(result)
+
+
+def _varies_batch(result: Any) -> bool:
+    return "batch_size" in result.spec.axes and result.spec.n_configs > 1
 
 
 def figure_paths(run: Any) -> dict[str, Path]:
@@ -42,18 +51,23 @@ def figure_paths(run: Any) -> dict[str, Path]:
     fig_dir = run.out_dir / "figures"
     out = {"pairplot": fig_dir / "pairplot.png"}
     for r in run.results:
-        base = safe_name(r.spec.name)
+        name, base = r.spec.name, safe_name(r.spec.name)
         if r.taps:
-            out[f"{r.spec.name}:representation"] = fig_dir / f"{base}-representation.png"
-        out[f"{r.spec.name}:curves"] = fig_dir / f"{base}-curves.png"
+            out[f"{name}:representation"] = fig_dir / f"{base}-representation.png"
+        out[f"{name}:curves"] = fig_dir / f"{base}-curves.png"
+        if _varies_batch(r):
+            out[f"{name}:curves-updates"] = fig_dir / f"{base}-curves-updates.png"
+            out[f"{name}:curves-examples"] = fig_dir / f"{base}-curves-examples.png"
+            out[f"{name}:steps"] = fig_dir / f"{base}-steps.png"
         if r.spec.n_configs > 1:
-            out[f"{r.spec.name}:final"] = fig_dir / f"{base}-final.png"
+            out[f"{name}:final"] = fig_dir / f"{base}-final.png"
+            out[f"{name}:convergence"] = fig_dir / f"{base}-convergence.png"
     return out
 
 
 def write_figures(run: Any) -> dict[str, Path]:
     """Draw the run's figures into ``figures/``."""
-    from gdlab import plots
+    from gdlab import diagnostic_plots, plots
     from gdlab.explore import pairplot
 
     paths = figure_paths(run)
@@ -63,55 +77,49 @@ def write_figures(run: Any) -> dict[str, Path]:
     for r in run.results:
         name = r.spec.name
         metrics = ["loss", "accuracy"] if "accuracy" in r.history else ["loss"]
-        extra = [m for m in ("val_accuracy", "test_accuracy") if m in r.history]
         if r.taps:
-            metrics = metrics + extra[-1:]
+            metrics += [m for m in ("val_accuracy", "test_accuracy") if m in r.history][-1:]
         _save(plots.plot_curves(r, metrics, title=_title(run, name)), paths[f"{name}:curves"])
+        for x in ("updates", "examples"):
+            if f"{name}:curves-{x}" in paths:
+                _save(plots.plot_curves(r, metrics, x=x, figsize=(8, 7),
+                                        title=f"{_title(run, name)}: against {x}"),
+                      paths[f"{name}:curves-{x}"])
+        goal = goal_of(run, r)
+        if f"{name}:steps" in paths:
+            fig = (diagnostic_plots.plot_noise_scale(r, goal) if "noise_scale" in r.history
+                   else diagnostic_plots.plot_steps_to_target(r, goal))
+            _save(fig, paths[f"{name}:steps"])
         if f"{name}:final" in paths:
             _save(plots.plot_final(r), paths[f"{name}:final"])
+            _save(plots.plot_convergence(r, goal), paths[f"{name}:convergence"])
         if f"{name}:representation" in paths:
             _save(representation_figure(run, r), paths[f"{name}:representation"])
     return paths
 
 
 def representation_figure(run: Any, result: Any) -> Any:
-    """The recorded layer of seed 0 on the test rows, after each epoch, colored by class."""
-    import matplotlib.pyplot as plt
+    """The course's grid: the recorded layer on the test rows after each epoch, for the seed
+    with the median final score (so one unlucky seed does not stand for the setting)."""
+    from gdlab import plots
+    from gdlab.representations import recorded_frames
+    from gdlab.trust import representative_seed
 
     layer = next(iter(result.taps))
-    acts = result.taps[layer][0]
-    # Validation parts come from the training rows, so every preparation has the same test rows.
-    prep = run.prepared[run.spec.data]
-    labels = np.asarray(prep.y_test)
-    n_epochs = acts.shape[0]
-    shown = list(range(n_epochs)) if n_epochs <= 25 else list(
-        np.linspace(0, n_epochs - 1, 25).round().astype(int))
-    cols = min(5, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.6 * rows), squeeze=False)
-    frames = acts[shown, 0]
-    x2 = frames[..., :2] if frames.shape[-1] >= 2 else np.concatenate(
-        [frames, np.zeros_like(frames)], axis=-1)
-    lo, hi = np.nanmin(x2, axis=(0, 1)), np.nanmax(x2, axis=(0, 1))
-    pad = 0.05 * (hi - lo + 1e-6)
-    test_acc = result.history.get("test_accuracy")
-    for ax, e, frame in zip(axes.ravel(), shown, x2, strict=False):
-        ax.scatter(frame[:, 0], frame[:, 1], c=labels, cmap="coolwarm", s=8)
-        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
-        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
-        title = f"Epoch: {e + 1}"
-        if test_acc is not None and np.isfinite(test_acc[e, 0, 0]):
-            title += f", Test Acc: {test_acc[e, 0, 0] * 100:3.1f} %"
-        ax.set_title(title, fontsize="small")
-    for ax in axes.ravel()[len(shown):]:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    seed = representative_seed(result)
+    frames = recorded_frames(result, 0, seed, layer)
+    s = list(result.spec.seeds).index(seed)
+    prep = run.prepared[run.spec.data]  # every preparation has the same test rows
+    accuracy = result.history.get("test_accuracy")
+    return plots.plot_representation_grid(
+        frames, prep.y_test, accuracy=None if accuracy is None else accuracy[:, s, 0],
+        class_names=prep.class_names,
+        title=f"{_title(run, result.spec.name)}: seed {seed} (median final score of "
+              f"{len(result.spec.seeds)} seeds)")
 
 
 def _title(run: Any, name: str) -> str:
-    entry = next(e for e in run.spec.sweeps if e.name == name)
-    return entry.title or name
+    return _entry(run, name).title or name
 
 
 # ------------------------------------------------------------------------ HTML
@@ -151,6 +159,8 @@ pre { background:#f0f4f8; padding:.8rem 1rem; border-radius:6px; overflow-x:auto
 .pill { display:inline-block; padding:.05rem .5rem; border-radius:1rem; background:#e6f0ff;
         color:#1d4ed8; font-size:.8rem; margin-left:.4rem; }
 .warn { color:#8d2b0b; }
+.scroll { overflow-x:auto; max-width:100%; }
+td { white-space:normal; }
 """
 
 
@@ -164,7 +174,9 @@ def _img(path: Path, alt: str, caption: str = "") -> str:
 
 
 def _table(df: pd.DataFrame, index: bool = False) -> str:
-    return df.to_html(index=index, border=0, escape=True, na_rep="–")
+    # Wide tables scroll inside their section instead of widening the page.
+    return ('<div class="scroll">' + df.to_html(index=index, border=0, escape=True, na_rep="–")
+            + "</div>")
 
 
 def _pm(mean: float, std: float, digits: int = 3) -> str:
@@ -197,8 +209,110 @@ def sweep_table(result: Any) -> pd.DataFrame:
             out[f"{main.replace('_', ' ')} 95% CI"] = _ci(row[f"{main}_ci_low"],
                                                             row[f"{main}_ci_high"])
         out["diverged"] = f"{int(row['diverged'])}/{int(row['seeds'])}"
+        if "stopped_early" in row:
+            out["stopped early"] = f"{int(row['stopped_early'])}/{int(row['seeds'])}"
+        rows.append(out)
+    table = pd.DataFrame(rows)
+    if result.spec.n_configs > 1:
+        compare = result.compare()
+        table["vs best (paired 95% CI)"] = [_verdict(row) for _, row in compare.iterrows()]
+    return table
+
+
+def _verdict(row: Any) -> str:
+    if row["verdict"] in ("best", "no verdict"):
+        return row["verdict"]
+    return f"{row['verdict']}: {row['diff']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+
+
+def convergence_rows(result: Any, goal: str) -> pd.DataFrame:
+    """Epochs (and, across batch sizes, updates) to the goal, and the stability verdict."""
+    from gdlab.convergence import convergence_table
+
+    table = convergence_table(result, goal)
+    rows = []
+    per_epoch = None
+    if "batch_size" in result.spec.axes:
+        from gdlab.noise import steps_to_target, updates_per_epoch
+
+        per_epoch = updates_per_epoch(result)
+        steps = steps_to_target(result, goal)
+    for c, row in table.iterrows():
+        out = {"setting": row["setting"],
+               "reached": f"{int(row['reached'])}/{int(row['seeds'])}"}
+        if row["reached"]:
+            out["epochs to goal"] = (f"{row['epochs_median']:g} "
+                                     f"[{row['epochs_min']:g}–{row['epochs_max']:g}]")
+        else:
+            out["epochs to goal"] = "never"
+        if per_epoch is not None:
+            hit = steps[:, c][np.isfinite(steps[:, c])]
+            out["updates/epoch"] = int(per_epoch[c])
+            out["updates to goal"] = (f"{np.median(hit):g} [{hit.min():g}–{hit.max():g}]"
+                                      if hit.size else "never")
+        out["stability"] = row["verdict"]
         rows.append(out)
     return pd.DataFrame(rows)
+
+
+def trust_lines(run: Any) -> list[str]:
+    """One sentence per compared sweep: which settings are distinguishable from the best."""
+    lines = []
+    for r in run.results:
+        if r.spec.n_configs < 2:
+            continue
+        c = r.compare()
+        metric = c.metric.iloc[0].replace("_", " ")
+        best = c[c.verdict == "best"].setting.tolist()
+        if len(r.spec.seeds) < 2:
+            lines.append(f"<b>{html.escape(_title(run, r.spec.name))}</b>: one seed, so no "
+                         "setting can be told apart from another.")
+            continue
+        same = c[c.verdict == "indistinguishable"].setting.tolist()
+        worse = c[c.verdict == "distinguishable"].setting.tolist()
+        text = (f"<b>{html.escape(_title(run, r.spec.name))}</b> (final {metric}, "
+                f"{len(r.spec.seeds)} seeds, paired): best <i>{html.escape(', '.join(best))}"
+                "</i>; ")
+        if same:
+            text += f"indistinguishable from it: {html.escape(', '.join(same))}; "
+            text += (f"distinguishable: {html.escape(', '.join(worse))}." if worse else
+                     "none is distinguishable.")
+        else:
+            text += "every other setting is distinguishable from it."
+        lines.append(text)
+    return lines
+
+
+def _diagnostics_html(run: Any) -> str:
+    out = run.out_dir
+    parts = []
+    if (out / "lr_find_suggestions.csv").exists():
+        from gdlab.lr_find import HOW_TO_READ
+
+        suggestions = pd.read_csv(out / "lr_find_suggestions.csv")
+        keep = [c for c in suggestions.columns if c in {
+            "optimizer", "suggested_lr", "below_minimum_lr", "reason"}]
+        parts.append('<section id="lr-find"><h2>Learning-rate range test</h2>'
+                     f'<p class="lead">{html.escape(HOW_TO_READ)}</p>'
+                     + _img(out / "figures" / "lr_find.png", "learning-rate range test")
+                     + _table(suggestions[keep] if keep else suggestions) + "</section>")
+    if (out / "landscape_summary.csv").exists():
+        from gdlab.landscape import HOW_TO_READ_LINE, HOW_TO_READ_PLANE
+
+        spec = run.spec.landscape
+        parts.append(
+            '<section id="landscape"><h2>Loss landscape</h2>'
+            f'<p class="lead">Slices of the loss around the models of the sweep '
+            f"<i>{html.escape(spec.sweep if spec else '')}</i>.</p>"
+            f"<p>{html.escape(HOW_TO_READ_LINE)}</p>"
+            + _img(out / "figures" / "landscape_line.png", "loss along the line from initial "
+                   "to final weights")
+            + (f"<p>{html.escape(HOW_TO_READ_PLANE)}</p>"
+               + _img(out / "figures" / "landscape_plane.png", "loss on a plane through the "
+                      "final weights") if (out / "figures" / "landscape_plane.png").exists()
+               else "")
+            + _table(pd.read_csv(out / "landscape_summary.csv").round(4)) + "</section>")
+    return "".join(parts)
 
 
 def write_report(run: Any) -> Path:
@@ -212,12 +326,15 @@ def write_report(run: Any) -> Path:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     title = spec.title or spec.name
     seeds = len(spec.seeds)
-    nav = ['<a href="#warnings">Warnings</a>'] if getattr(run, "warnings", []) else []
-    nav.append('<a href="#data">Data</a>')
+    nav = ['<a href="#trust">What to trust</a>', '<a href="#data">Data</a>']
     if run.baseline is not None:
         nav.append('<a href="#baseline">Baseline</a>')
     nav += [f'<a href="#sweep-{safe_name(r.spec.name)}">{html.escape(_title(run, r.spec.name))}'
             f"</a>" for r in run.results]
+    if run.spec.lr_find is not None:
+        nav.append('<a href="#lr-find">Learning-rate range test</a>')
+    if run.spec.landscape is not None:
+        nav.append('<a href="#landscape">Loss landscape</a>')
     nav.append('<a href="#run">What was run</a>')
 
     parts = [f"""<!doctype html>
@@ -232,15 +349,41 @@ def write_report(run: Any) -> Path:
 </div></header>
 <nav><div class="wrap">{''.join(nav)}</div></nav><main>"""]
 
-    # Warnings first: what in this setup could mislead.
+    # What to trust first: warnings, settings told apart, the batch sweep on a fair axis.
     found = getattr(run, "warnings", [])
+    trust = ['<section id="trust"><h2>What to trust</h2>']
     if found:
         items = "".join(f"<li><b>{html.escape(w['name'])}</b>: {html.escape(w['message'])}</li>"
                         for w in found)
-        parts.append('<section id="warnings"><h2>Warnings</h2><p class="lead">Things in this '
-                     "setup that can mislead; each can be silenced by name "
-                     "(<code>quiet_warnings</code> in the study file).</p>"
-                     f'<ul class="warn">{items}</ul></section>')
+        trust.append('<h3>Warnings</h3><p class="lead">Things in this setup that can mislead; '
+                     "each can be silenced by name (<code>quiet_warnings</code> in the study "
+                     f'file, <code>--quiet-warnings</code>).</p><ul class="warn">{items}</ul>')
+    else:
+        trust.append("<p>No warnings: the splits hold every class, scaling never saw the "
+                     "test rows, every comparison has several seeds, and no run predicted a "
+                     "single class or saw its loss rise.</p>")
+    lines = trust_lines(run)
+    if lines:
+        trust.append("<h3>Which differences are real</h3><p class=\"lead\">Each setting is "
+                     "compared with the best one seed by seed (same seed: same batch order and "
+                     "initial weights), with a paired 95 % t-interval of the difference; "
+                     "<i>indistinguishable</i> means the interval covers zero.</p><ul>"
+                     + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+    for r in run.results:
+        key = f"{r.spec.name}:steps"
+        if key in paths:
+            trust.append(
+                f"<h3>{html.escape(_title(run, r.spec.name))}: counted in updates</h3>"
+                "<p class=\"lead\">Per epoch, a batch of 128 makes 8 times fewer updates than "
+                "a batch of 16, so per-epoch curves mostly show the number of updates. "
+                f"Updates needed to reach <code>{html.escape(goal_of(run, r))}</code>:</p>"
+                + _img(paths[key], "updates to the goal against batch size",
+                       "Median and range over seeds, log axes"
+                       + ("; left: the gradient noise scale, whose value predicts the batch "
+                          "size beyond which larger batches stop paying off (McCandlish et "
+                          "al. 2018)." if "noise_scale" in r.history else ".")))
+    trust.append("</section>")
+    parts.append("".join(trust))
 
     # Data
     prep = run.prepared.get(spec.data)
@@ -295,17 +438,35 @@ def write_report(run: Any) -> Path:
             sec.append(f'<p class="lead">{html.escape(entry.text)}</p>')
         if f"{name}:representation" in paths:
             sec.append(_img(paths[f"{name}:representation"], f"{name} representation",
-                            "The recorded layer on the test rows after each epoch (seed "
-                            f"{r.spec.seeds[0]}), colored by class."))
+                            "The recorded layer on the test rows after each epoch, colored by "
+                            "class; wider layers are projected on two axes fitted once over "
+                            "all epochs."))
         sec.append(_img(paths[f"{name}:curves"], f"{name} training curves",
                         f"Mean over {len(r.spec.seeds)} seeds; the band is ±1 standard "
                         "deviation across seeds."))
+        if f"{name}:curves-updates" in paths:
+            sec.append('<div class="grid2">'
+                       + _img(paths[f"{name}:curves-updates"], f"{name} against updates",
+                              "The same runs against optimizer updates.")
+                       + _img(paths[f"{name}:curves-examples"], f"{name} against examples",
+                              "The same runs against examples seen.")
+                       + "</div>")
         if f"{name}:final" in paths:
             sec.append(_img(paths[f"{name}:final"], f"{name} final metric",
                             "Final value with its 95 % confidence interval over seeds."))
         sec.append("<h3>Final metrics (mean ± sd over seeds)</h3>" + _table(sweep_table(r)))
+        goal = goal_of(run, r)
+        sec.append(f"<h3>Convergence to <code>{html.escape(goal)}</code></h3>"
+                   + _table(convergence_rows(r, goal)))
+        if f"{name}:convergence" in paths:
+            sec.append(_img(paths[f"{name}:convergence"], f"{name} convergence",
+                            "Epochs to the goal and the final value per seed; the stability "
+                            "verdict compares the spread over seeds with a tolerance."))
         sec.append("</section>")
         parts.append("".join(sec))
+
+    # Diagnostics (written during the run; the report shows what is on disk)
+    parts.append(_diagnostics_html(run))
 
     # What was run
     versions = manifest.get("versions", {})

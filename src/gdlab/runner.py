@@ -6,6 +6,9 @@ The run directory::
     manifest.json         what finished, when, with which versions and command
     sweeps/NAME.parquet   each sweep's tidy results, written as soon as its batch finishes
     sweeps/NAME.taps.npz  recorded activations (sweeps with record_layer)
+    sweeps/NAME.params.npz  final weights (for landscapes and figures rebuilt later)
+    lr_find.parquet, lr_find_suggestions.csv   the learning-rate range test ([lr_find])
+    landscape.parquet, landscape_summary.csv   loss-landscape slices ([landscape])
     tensorboard/NAME/     one TensorBoard run per configuration x seed (outputs.tensorboard)
     checkpoints/NAME/     each configuration's best run (outputs.checkpoints)
     results.parquet       every sweep's tidy results in one table
@@ -134,6 +137,39 @@ def _save_taps(path: Path, result: SweepResult) -> None:
         atomic_write(path, write)
 
 
+def _save_params(path: Path, result: SweepResult) -> None:
+    arrays = {f"config{c}_layer{i}_{name}": np.asarray(a)
+              for c, layers in enumerate(result.params or []) if layers is not None
+              for i, layer in enumerate(layers) for name, a in layer.items()}
+    if arrays:
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(path, write)
+
+
+def load_params(path: Path, n_configs: int) -> list[Any] | None:
+    """Final weights saved by a run (``[config]`` -> layers with a leading seed axis)."""
+    if not path.exists():
+        return None
+    out: list[dict[int, dict[str, np.ndarray]]] = [{} for _ in range(n_configs)]
+    with np.load(path, allow_pickle=False) as z:
+        for key in z.files:
+            config, layer, name = key.removeprefix("config").split("_", 2)
+            out[int(config)].setdefault(int(layer.removeprefix("layer")), {})[name] = z[key]
+    return [tuple(layers[i] for i in sorted(layers)) for layers in out]
+
+
+def _attach_saved(result: SweepResult, sweeps_dir: Path) -> SweepResult:
+    name = safe_name(result.spec.name)
+    taps = load_taps(sweeps_dir / f"{name}.taps.npz")
+    result.taps = {lay: [per.get(c) for c in range(result.spec.n_configs)]
+                   for lay, per in taps.items()}
+    result.params = load_params(sweeps_dir / f"{name}.params.npz", result.spec.n_configs)
+    return result
+
+
 def load_taps(path: Path) -> dict[int, dict[int, np.ndarray]]:
     """Recorded activations saved by a run: ``taps[layer][config]`` (no pickle)."""
     out: dict[int, dict[int, np.ndarray]] = {}
@@ -239,10 +275,7 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
             if record["status"] == "done":
                 for name in names:
                     result = load_results(sweeps_dir / f"{safe_name(name)}.parquet")[0]
-                    taps = load_taps(sweeps_dir / f"{safe_name(name)}.taps.npz")
-                    result.taps = {lay: [per.get(c) for c in range(result.spec.n_configs)]
-                                   for lay, per in taps.items()}
-                    by_name[name] = result
+                    by_name[name] = _attach_saved(result, sweeps_dir)
                 continue
             t0 = time.perf_counter()
             with collect(spec.quiet_warnings) as batch_warnings:
@@ -258,6 +291,7 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
             for name, result in zip(names, results, strict=True):
                 save_results([result], sweeps_dir / f"{safe_name(name)}.parquet")
                 _save_taps(sweeps_dir / f"{safe_name(name)}.taps.npz", result)
+                _save_params(sweeps_dir / f"{safe_name(name)}.params.npz", result)
                 if spec.outputs.checkpoints:
                     from gdlab.checkpoint import save_best
 
@@ -295,7 +329,55 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
         atomic_write(out_dir / "baseline.csv", baseline.to_csv(index=False))
     _write_data_tables(out_dir, dataset)
 
-    return StudyRun(spec, out_dir, results, dataset, prepared, baseline, timings)
+    run = StudyRun(spec, out_dir, results, dataset, prepared, baseline, timings)
+    _run_diagnostics(run)
+    return run
+
+
+def _run_diagnostics(run: StudyRun) -> None:
+    """The study's learning-rate range test and loss-landscape slices, tables and figures."""
+    spec, out_dir = run.spec, run.out_dir
+    data = run.prepared[spec.data]
+    if spec.lr_find is not None:
+        from gdlab.diagnostic_plots import plot_lr_find
+        from gdlab.lr_find import lr_find
+        from gdlab.report import _save
+
+        t0 = time.perf_counter()
+        lf = spec.lr_find
+        settings = dict(spec.model) | dict(lf.model)
+        settings = {k: v for k, v in settings.items()
+                    if k not in {"optimizer", "learning_rate", "batch_size", "epochs"}}
+        test = lr_find(data, list(lf.optimizers), min_lr=lf.min_lr, max_lr=lf.max_lr,
+                       epochs=lf.epochs, batch_size=lf.batch_size, seeds=lf.seeds, **settings)
+        atomic_write(out_dir / "lr_find.parquet", lambda p: test.tidy().to_parquet(p))
+        atomic_write(out_dir / "lr_find_suggestions.csv",
+                     test.suggestions().to_csv(index=False))
+        _save(plot_lr_find(test), out_dir / "figures" / "lr_find.png")
+        run.timings["lr_find"] = round(time.perf_counter() - t0, 3)
+    if spec.landscape is not None:
+        from gdlab.diagnostic_plots import plot_landscape_line, plot_landscape_plane
+        from gdlab.landscape import sweep_landscape
+        from gdlab.report import _save
+
+        t0 = time.perf_counter()
+        ls = spec.landscape
+        result = run.result(ls.sweep)
+        names = result.setting_names
+        missing = [s for s in ls.settings if s not in names]
+        if missing:
+            raise ConfigError(f"[landscape].settings: sweep '{ls.sweep}' has no setting "
+                              f"{missing[0]!r}; its settings: {', '.join(names)}.")
+        configs = [names.index(s) for s in ls.settings] or list(range(min(4, len(names))))
+        entry = next(e for e in spec.sweeps if e.name == ls.sweep)
+        land = sweep_landscape(result, run.prepared[spec.data_for(entry)], configs=configs,
+                               points=ls.points, plane=ls.plane)
+        atomic_write(out_dir / "landscape.parquet", lambda p: land.tidy().to_parquet(p))
+        atomic_write(out_dir / "landscape_summary.csv", land.summary().to_csv(index=False))
+        _save(plot_landscape_line(land), out_dir / "figures" / "landscape_line.png")
+        if ls.plane:
+            _save(plot_landscape_plane(land), out_dir / "figures" / "landscape_plane.png")
+        run.timings["landscape"] = round(time.perf_counter() - t0, 3)
 
 
 def _category(name: str) -> type[Warning]:
@@ -329,10 +411,8 @@ def load_run(out_dir: str | Path) -> StudyRun:
             f"gdlab study --resume {out_dir}."
         )
     spec = read_study(out_dir / "study.toml")
-    results = load_results(out_dir / "results.parquet")
-    for r in results:
-        taps = load_taps(out_dir / "sweeps" / f"{safe_name(r.spec.name)}.taps.npz")
-        r.taps = {lay: [per.get(c) for c in range(r.spec.n_configs)] for lay, per in taps.items()}
+    results = [_attach_saved(r, out_dir / "sweeps")
+               for r in load_results(out_dir / "results.parquet")]
     baseline = pd.read_csv(out_dir / "baseline.csv") if (out_dir / "baseline.csv").exists() \
         else None
     dataset = load_dataset(spec)

@@ -17,6 +17,7 @@ argument (``momentum``, ``beta_1``, ``rho``, ...), ``batch_size``, ``epochs``,
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -239,8 +240,7 @@ class SweepSpec:
 
     def configs(self) -> list[TrainConfig]:
         """The resolved configuration of every point, in order."""
-        base = self.base_config()
-        return [resolve(dict(p), base) for p in self.points]
+        return list(_resolved(self))
 
     def labels(self) -> list[dict[str, str]]:
         """Each point's values as labels, per axis ("-" where a point leaves an axis unset)."""
@@ -284,6 +284,13 @@ class SweepSpec:
         """Inverse of :meth:`to_dict`."""
         return sweep_spec(d["name"], base=d["base"], configs=d["points"], seeds=d["seeds"],
                           axes=d.get("axes"))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(spec: SweepSpec) -> tuple[TrainConfig, ...]:
+    # Resolving validates every setting: done once per spec, not at every table or figure.
+    base = spec.base_config()
+    return tuple(resolve(dict(p), base) for p in spec.points)
 
 
 def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:

@@ -33,6 +33,8 @@ The format (all sections but ``[[sweeps]]`` optional)::
     # record_layer = -2             # record this layer's activations after each epoch
     # early_stopping = { monitor = "val_loss", patience = 2, restore_best_weights = true }
     # noise_scale = true            # measure the gradient noise scale (on 256 training rows)
+    # goal = "test_accuracy>=0.9"   # target for epochs / updates to target (default: 95 % of
+                                    # the best final value)
 
     [baseline]
     enabled = true
@@ -89,6 +91,30 @@ class SweepEntry:
     record_layer: int | None = None
     early_stopping: tuple[tuple[str, Any], ...] = ()
     noise_scale: int = 0
+    goal: str | None = None
+
+
+@dataclass(frozen=True)
+class LrFindSpec:
+    """The learning-rate range test of a study (``[lr_find]``)."""
+
+    optimizers: tuple[str, ...] = ("sgd",)
+    min_lr: float = 1e-6
+    max_lr: float = 10.0
+    epochs: int = 5
+    batch_size: int = 32
+    seeds: int = 10
+    model: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class LandscapeSpec:
+    """Loss-landscape slices of one sweep's trained models (``[landscape]``)."""
+
+    sweep: str
+    settings: tuple[str, ...] = ()
+    points: int = 21
+    plane: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,8 @@ class StudySpec:
     outputs: OutputSpec = field(default_factory=OutputSpec)
     quiet_warnings: tuple[str, ...] = ()
     base_dir: str | None = None
+    lr_find: LrFindSpec | None = None
+    landscape: LandscapeSpec | None = None
 
     def sweep_specs(self) -> list[SweepSpec]:
         """Each sweep as a :class:`SweepSpec` (base model, then the sweep's own model settings)."""
@@ -155,6 +183,8 @@ class StudySpec:
         """The same study on other data or seeds (the CLI's --data/--target/--seeds)."""
         spec = self
         if data is not None:
+            if _is_file(data):  # given on the command line: relative to where it was run
+                data = str(Path(data).resolve())
             spec = replace(spec, data=replace(spec.data, source=data, target=target))
         elif target is not None:
             spec = replace(spec, data=replace(spec.data, target=target))
@@ -183,6 +213,14 @@ class StudySpec:
             "outputs": asdict(self.outputs),
             "sweeps": [],
         }
+        if self.lr_find is not None:
+            d = asdict(self.lr_find)
+            d["model"] = _plain(dict(self.lr_find.model))
+            d["optimizers"] = list(self.lr_find.optimizers)
+            out["lr_find"] = d
+        if self.landscape is not None:
+            out["landscape"] = {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in asdict(self.landscape).items()}
         for s in self.sweeps:
             d: dict[str, Any] = {"name": s.name}
             if s.title:
@@ -202,6 +240,8 @@ class StudySpec:
                 d["early_stopping"] = _plain(dict(s.early_stopping))
             if s.noise_scale:
                 d["noise_scale"] = s.noise_scale
+            if s.goal:
+                d["goal"] = s.goal
             if s.seeds is not None:
                 d["seeds"] = list(s.seeds)
             out["sweeps"].append(d)
@@ -298,6 +338,17 @@ def _check_settings(settings: Mapping[str, Any], where: str, origin: str) -> Non
         raise ConfigError(f"{origin}: {where}: {e}") from None
 
 
+def _check_goal(goal: str | None, where: str, origin: str) -> str | None:
+    if goal is None:
+        return None
+    from gdlab.convergence import parse_goal
+
+    try:
+        return str(parse_goal(goal)).replace(" ", "")
+    except ConfigError as e:
+        raise ConfigError(f"{origin}: {where}: {e}") from None
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
@@ -311,7 +362,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
     """A validated StudySpec from the parsed TOML document ``doc``."""
     top = _Reader(doc, "the study", origin)
     top.check_keys(["name", "title", "description", "seeds", "quiet_warnings", "data", "model",
-                    "sweeps", "baseline", "outputs"])
+                    "sweeps", "baseline", "outputs", "lr_find", "landscape"])
     name = top.get("name", str, "")
     if not name.strip():
         raise top.error("the study needs a name, e.g. name = \"my-study\".")
@@ -365,7 +416,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         r = _Reader(raw, where, origin)
         r.check_keys(["name", "title", "text", "model", "grid", "configs", "seeds",
                       "validation_split", "validation", "record_layer", "early_stopping",
-                      "noise_scale"])
+                      "noise_scale", "goal"])
         sname = r.get("name", str, "")
         if not sname.strip():
             raise r.error(f"{where} needs a name.")
@@ -417,6 +468,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
             record_layer=r.get("record_layer", int, None),
             early_stopping=_freeze(stopping),
             noise_scale=noise,
+            goal=_check_goal(r.get("goal", str, None), f"{where}.goal", origin),
         )
         sweeps.append(entry)
 
@@ -424,6 +476,8 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         name=name, title=top.get("title", str, ""), description=top.get("description", str, ""),
         seeds=seeds, data=data, model=_freeze(model), sweeps=tuple(sweeps),
         baseline=baseline, outputs=outputs, quiet_warnings=tuple(quiet), base_dir=base_dir,
+        lr_find=_parse_lr_find(doc.get("lr_find"), model, origin),
+        landscape=_parse_landscape(doc.get("landscape"), names, origin),
     )
     for i, entry in enumerate(spec.sweeps):
         try:
@@ -439,6 +493,56 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
                 "the sweep, or monitor 'loss'."
             )
     return spec
+
+
+def _parse_lr_find(raw: Any, base_model: Mapping[str, Any], origin: str) -> LrFindSpec | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, "[lr_find]", origin)
+    r.check_keys([f for f in LrFindSpec.__dataclass_fields__])
+    optimizers = r.get("optimizers", (list, str), ["sgd"])
+    optimizers = [optimizers] if isinstance(optimizers, str) else optimizers
+    from gdlab.optimizers import as_optimizer_spec
+
+    for o in optimizers:
+        try:
+            as_optimizer_spec(o)
+        except ConfigError as e:
+            raise r.error(f"[lr_find].optimizers: {e}") from None
+    spec = LrFindSpec(tuple(optimizers), r.get("min_lr", float, 1e-6),
+                      r.get("max_lr", float, 10.0), r.get("epochs", int, 5),
+                      r.get("batch_size", int, 32), r.get("seeds", int, 10),
+                      _freeze(_Reader(r.get("model", dict, {}), "[lr_find].model",
+                                      origin).table))
+    if not 0 < spec.min_lr < spec.max_lr:
+        raise r.error(f"[lr_find] needs 0 < min_lr < max_lr, got {spec.min_lr} and "
+                      f"{spec.max_lr}.")
+    for key in ("epochs", "batch_size", "seeds"):
+        if getattr(spec, key) < 1:
+            raise r.error(f"[lr_find].{key} must be at least 1, got {getattr(spec, key)}.")
+    _check_settings(dict(base_model) | dict(spec.model), "[lr_find].model", origin)
+    return spec
+
+
+def _parse_landscape(raw: Any, sweeps: set[str], origin: str) -> LandscapeSpec | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, "[landscape]", origin)
+    r.check_keys([f for f in LandscapeSpec.__dataclass_fields__])
+    sweep = r.get("sweep", str, "")
+    if sweep not in sweeps:
+        hint = closest(sweep, sweeps)
+        raise r.error(f"[landscape].sweep = {sweep!r} is not a sweep of this study"
+                      + (f"; did you mean '{hint}'?" if hint else "")
+                      + f" Sweeps: {', '.join(sorted(sweeps))}.")
+    settings = r.get("settings", list, [])
+    if not all(isinstance(x, str) for x in settings):
+        raise r.error("[landscape].settings must be a list of setting names (as in the "
+                      "sweep's table, e.g. \"Adam(learning_rate=0.01)\").")
+    points = r.get("points", int, 21)
+    if points < 3:
+        raise r.error(f"[landscape].points must be at least 3, got {points}.")
+    return LandscapeSpec(sweep, tuple(settings), points, r.get("plane", bool, True))
 
 
 def read_study(path: str | Path) -> StudySpec:

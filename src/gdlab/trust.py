@@ -45,6 +45,32 @@ def main_metric(result: Any) -> str:
     raise ValueError("the result has no metrics")
 
 
+def default_goal(result: Any) -> str:
+    """A target for steps and epochs to target: 95 % of the best final mean of the main metric.
+
+    For a loss, 5 % above the best final mean. (Shallue et al. 2019 measure steps
+    to a fixed target the same way.)
+    """
+    metric = main_metric(result)
+    means = np.array([_mean(v) for v in final_values(result, metric)])
+    if not np.isfinite(means).any():
+        return f"{metric}>=1" if "accuracy" in metric else f"{metric}<=0"
+    if "accuracy" in metric:
+        return f"{metric}>={0.95 * np.nanmax(means):.3f}"
+    return f"{metric}<={1.05 * np.nanmin(means):.4g}"
+
+
+def representative_seed(result: Any, config: int = 0) -> int:
+    """The seed whose final main metric is the median of the configuration's seeds."""
+    metric = main_metric(result)
+    values = final_values(result, metric)[config]
+    finite = np.where(np.isfinite(values))[0]
+    if finite.size == 0:
+        return int(result.spec.seeds[0])
+    order = finite[np.argsort(values[finite])]
+    return int(result.spec.seeds[order[(len(order) - 1) // 2]])
+
+
 def _mean(a: np.ndarray) -> float:
     """Mean of the finite values; NaN (silently) when there are none."""
     a = np.asarray(a, float)
