@@ -25,6 +25,24 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run the ``gdlab`` command line in this process: ``cli(*args) -> (code, out, err)``."""
+    import sys
+
+    from gdlab.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["gdlab", *args])
+        with pytest.raises(SystemExit) as info:
+            main()
+            sys.exit(0)  # main returns normally on success
+        out, err = capsys.readouterr()
+        return info.value.code, out, err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def banknotes_path() -> Path:
     """The course's banknote CSV."""

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 import pytest
-
-from gdlab.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["gdlab", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-        sys.exit(0)  # main returns normally on success
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
-
-def test_lr_find_writes_figure_tables_and_suggestions(monkeypatch, capsys, banknotes_path,
+def test_lr_find_writes_figure_tables_and_suggestions(cli, banknotes_path,
                                                       tmp_path) -> None:
-    code, out, err = run(monkeypatch, capsys, "lr-find", "--data", str(banknotes_path),
+    code, out, err = cli("lr-find", "--data", str(banknotes_path),
                          "--target", "class", "--optimizer", "sgd,adam", "--batch-size", "16",
                          "--min", "1e-4", "--max", "10", "--steps", "60", "--seeds", "3",
                          "--out", str(tmp_path))
@@ -44,8 +32,8 @@ def test_lr_find_writes_figure_tables_and_suggestions(monkeypatch, capsys, bankn
                                             "lr-find.parquet, lr-find-suggestions.csv")
 
 
-def test_landscape_compares_optimizers(monkeypatch, capsys, tmp_path) -> None:
-    code, out, err = run(monkeypatch, capsys, "landscape", "--data", "moons", "--hidden", "4",
+def test_landscape_compares_optimizers(cli, tmp_path) -> None:
+    code, out, err = cli("landscape", "--data", "moons", "--hidden", "4",
                          "--optimizer", "sgd,adam", "--epochs", "2", "--seeds", "2",
                          "--points", "5", "--out", str(tmp_path))
     assert (code, err) == (0, "")
@@ -75,9 +63,9 @@ def test_landscape_compares_optimizers(monkeypatch, capsys, tmp_path) -> None:
          ["--batch-size", "'big' is not an integer"]),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, tmp_path, args,
+def test_errors_are_one_line_with_exit_code_2(cli, tmp_path, args,
                                                words) -> None:
-    code, out, err = run(monkeypatch, capsys, *args, "--out", str(tmp_path))
+    code, out, err = cli(*args, "--out", str(tmp_path))
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 
-from gdlab.cli import main
 from gdlab.cli.search import split_list
 from gdlab.errors import ConfigError
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["gdlab", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-        sys.exit(0)  # main returns normally on success
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
 
 MOONS = ["search", "--data", "moons", "--hidden", "4", "--goal", "val_accuracy>=0.85",
          "--within", "15", "--seeds", "3", "--budget", "10", "--activations", "relu,tanh",
@@ -28,8 +16,8 @@ MOONS = ["search", "--data", "moons", "--hidden", "4", "--goal", "val_accuracy>=
          "--learning-rates", "0.0001,0.05", "--batch-sizes", "16", "--confirm-seeds", "2"]
 
 
-def test_search_prints_the_ranking_and_writes_its_files(monkeypatch, capsys, tmp_path) -> None:
-    code, out, err = run(monkeypatch, capsys, *MOONS, "--out", str(tmp_path), "--animate")
+def test_search_prints_the_ranking_and_writes_its_files(cli, tmp_path) -> None:
+    code, out, err = cli(*MOONS, "--out", str(tmp_path), "--animate")
     assert (code, err) == (0, "")
     assert ("Searching 8 of 8 settings of 4 on moons for val_accuracy >= 0.85 within 15 "
             "epochs, each on 3 seeds (then again on 2 fresh seeds).") in out
@@ -65,14 +53,14 @@ def test_search_prints_the_ranking_and_writes_its_files(monkeypatch, capsys, tmp
     (["--validation", "first"], "error: --validation must be stratified or last, got 'first'."),
     (["--within", "0"], "Invalid value for '--within'"),
 ])
-def test_search_errors_are_one_line(monkeypatch, capsys, args, message) -> None:
-    code, out, err = run(monkeypatch, capsys, *MOONS, *args)
+def test_search_errors_are_one_line(cli, args, message) -> None:
+    code, out, err = cli(*MOONS, *args)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1
 
 
-def test_an_unknown_dataset_is_named(monkeypatch, capsys) -> None:
-    code, _, err = run(monkeypatch, capsys, "search", "--data", "wines")
+def test_an_unknown_dataset_is_named(cli) -> None:
+    code, _, err = cli("search", "--data", "wines")
     assert code == 2 and err.startswith("error: Unknown dataset 'wines'. Did you mean 'wine'?")
 
 

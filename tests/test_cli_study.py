@@ -28,40 +28,36 @@ report = false
 """
 
 
-def gdlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gdlab", *args], capture_output=True,
-                          text=True, timeout=600, cwd=cwd)
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess, code: int, *words: str) -> None:
-    assert done.returncode == code, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
+def assert_one_line_error(result: tuple[int, str, str], code: int, *words: str) -> None:
+    returncode, _, err = result
+    assert returncode == code, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
     for w in words:
         assert w in lines[0], lines[0]
 
 
-def test_study_file_runs_and_ends_with_the_report_path(tmp_path) -> None:
+def test_study_file_runs_and_ends_with_the_report_path(cli, tmp_path) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     out = tmp_path / "run"
-    done = gdlab("study", str(path), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == f"Report: {out}"
-    assert "lr: final metrics over 2 seeds" in done.stdout
+    code, stdout, err = cli("study", str(path), "--out", str(out))
+    assert code == 0, err
+    assert stdout.strip().splitlines()[-1] == f"Report: {out}"
+    assert "lr: final metrics over 2 seeds" in stdout
     tidy = pd.read_parquet(out / "results.parquet")
     assert set(tidy.learning_rate) == {0.05, 0.5}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"].startswith("gdlab study")
 
 
-def test_adhoc_sweep_with_comma_separated_axes(tmp_path) -> None:
+def test_adhoc_sweep_with_comma_separated_axes(cli, tmp_path) -> None:
     out = tmp_path / "sweep"
-    done = gdlab("sweep", "--data", "wine", "--hidden", "0,4", "--optimizer",
-                 "sgd,Adam(learning_rate=0.01, beta_1=0.8)", "--epochs", "2", "--seeds", "2",
-                 "--out", str(out))
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli("sweep", "--data", "wine", "--hidden", "0,4", "--optimizer",
+                       "sgd,Adam(learning_rate=0.01, beta_1=0.8)", "--epochs", "2", "--seeds", "2",
+                       "--out", str(out))
+    assert code == 0, err
     tidy = pd.read_parquet(out / "results.parquet")
     assert set(tidy.hidden) == {"0", "4"}
     assert set(tidy.optimizer) == {"sgd", "Adam(learning_rate=0.01, beta_1=0.8)"}
@@ -81,31 +77,39 @@ def test_adhoc_sweep_with_comma_separated_axes(tmp_path) -> None:
         (["study", "--bogus"], ["No such option: --bogus"]),
     ],
 )
-def test_bad_flags_give_one_line_and_exit_2(args, words, tmp_path) -> None:
-    assert_one_line_error(gdlab(*args, cwd=tmp_path), 2, *words)
+def test_bad_flags_give_one_line_and_exit_2(cli, monkeypatch, args, words, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli(*args), 2, *words)
     assert not (tmp_path / "runs").exists()  # nothing written for a run that cannot start
 
 
-def test_bad_study_file_names_the_key(tmp_path) -> None:
+def test_bad_study_file_names_the_key(cli, tmp_path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(TINY.replace("learning_rate =", "learning_rat ="))
-    assert_one_line_error(gdlab("study", str(path)), 2, "bad.toml", "learning_rat",
+    assert_one_line_error(cli("study", str(path)), 2, "bad.toml", "learning_rat",
                           "learning_rate")
 
 
-def test_studies_lists_the_builtins_and_version() -> None:
-    done = gdlab("studies")
+def test_studies_lists_the_builtins_and_version(cli) -> None:
+    code, out, _ = cli("studies")
+    assert code == 0 and out.startswith("gradient-descent")
+    assert cli("--version")[1].startswith("gdlab ")
+
+
+def test_the_installed_command_runs() -> None:
+    """`python -m gdlab` (the entry point the README's commands use) runs in a fresh process."""
+    done = subprocess.run([sys.executable, "-m", "gdlab", "studies"], capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("gradient-descent")
-    assert gdlab("--version").stdout.startswith("gdlab ")
 
 
-def test_report_rebuilds_a_run(tmp_path) -> None:
+def test_report_rebuilds_a_run(cli, tmp_path) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY.replace("report = false", "report = true"))
     out = tmp_path / "run"
-    assert gdlab("study", str(path), "--out", str(out)).returncode == 0
+    assert cli("study", str(path), "--out", str(out))[0] == 0
     (out / "report.html").unlink()
-    done = gdlab("report", str(out))
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli("report", str(out))
+    assert code == 0, err
     assert (out / "report.html").exists()
-    assert_one_line_error(gdlab("report", str(tmp_path)), 2, "not a gdlab run directory")
+    assert_one_line_error(cli("report", str(tmp_path)), 2, "not a gdlab run directory")

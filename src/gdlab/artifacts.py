@@ -24,6 +24,8 @@ class OutputError(GdlabError, OSError):
 def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str) -> Path:
     """Write ``path`` atomically: ``write`` is bytes, text, or a function writing a given path."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"Cannot write a file at {path}: it is an existing directory.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -36,6 +38,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None] | bytes | str) 
             tmp.write_text(write, encoding="utf-8")
         else:
             write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before it takes the name
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

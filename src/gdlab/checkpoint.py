@@ -22,7 +22,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -196,26 +195,13 @@ def _digest(tensors: Mapping[str, np.ndarray]) -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+    """Write ``data`` to ``path`` atomically (see :func:`gdlab.artifacts.atomic_write`)."""
+    from gdlab.artifacts import OutputError, atomic_write
 
-    Creates missing parent folders. Readers see the old file or the new one,
-    never a partial write.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"Cannot write a file at {path}: it is an existing directory.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return atomic_write(path, data)
+    except OutputError as e:
+        raise ConfigError(str(e)) from None
 
 
 def save(path: str | os.PathLike[str], network: NetworkSpec,

@@ -17,7 +17,6 @@ import http.client
 import io
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gdlab.artifacts import atomic_write
 from gdlab.errors import ConfigError, DataError, ShapeError, closest, unknown_name
 
 TASKS = ("binary", "multiclass", "regression")
@@ -551,20 +551,6 @@ def _banknotes_dataset(values: np.ndarray, source: str) -> Dataset:
                    class_names=("0", "1"), task="binary", source=source, target="class")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _download(url: str, timeout: float) -> bytes:
     from gdlab import __version__
 
@@ -622,7 +608,7 @@ def banknotes(path: str | os.PathLike[str] | None = None, *,
         table = pd.DataFrame(values, columns=[*BANKNOTES_FEATURES, "class"])
         table["class"] = table["class"].astype(np.int64)
         try:
-            _write_atomic(cached, table.to_csv(index=False).encode())
+            atomic_write(cached, table.to_csv(index=False).encode())
         except OSError as e:
             raise ConfigError(f"Could not write the banknote cache {cached}: {e}. Set "
                               "GDLAB_CACHE_DIR to a writable folder.") from e

@@ -29,8 +29,17 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
-def install() -> None:
-    """Route SIGINT and SIGTERM to :func:`request` (main thread only)."""
+def install() -> dict[int, object]:
+    """Route SIGINT and SIGTERM to :func:`request` (main thread only); returns the old handlers."""
     _requested.clear()
-    signal.signal(signal.SIGINT, request)
-    signal.signal(signal.SIGTERM, request)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, request)
+    return previous
+
+
+def restore(previous: dict[int, object]) -> None:
+    """Put back handlers returned by :func:`install`."""
+    _requested.clear()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gdlab.artifacts import atomic_write
 from gdlab.errors import ConfigError, DataError
 from gdlab.specs import SweepSpec
 
@@ -238,9 +239,6 @@ def _nanmean(a: np.ndarray) -> np.ndarray:
 
 def save_results(results: Sequence[SweepResult], path: str | Path) -> Path:
     """Write several sweeps' tidy tables to one Parquet file, atomically."""
-    import os
-    import tempfile
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -251,15 +249,7 @@ def save_results(results: Sequence[SweepResult], path: str | Path) -> Path:
     meta[_META_KEY] = json.dumps({"version": 1,
                                   "sweeps": [r.metadata() for r in results]}).encode()
     table = table.replace_schema_metadata(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda p: pq.write_table(table, p))
     return path
 
 

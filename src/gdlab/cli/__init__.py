@@ -54,17 +54,26 @@ def main() -> None:
     """Entry point: run the app, turning gdlab's errors into one line and exit code 2."""
     import warnings
 
-    from gdlab.errors import GdlabError
+    from gdlab import interrupts
     from gdlab.pitfalls import GdlabWarning
 
-    # Commands print gdlab's warnings themselves, once each, in a readable block.
-    warnings.simplefilter("ignore", GdlabWarning)
-    # Ctrl-C and SIGTERM stop a run at the next epoch boundary: finished work is kept and
-    # the run can be resumed.
-    from gdlab import interrupts
-
-    interrupts.install()
     _register_commands()
+    # Ctrl-C and SIGTERM stop a run at the next epoch boundary: finished work is kept and
+    # the run can be resumed. Both settings are undone on the way out (main may run inside
+    # another program, such as the test suite).
+    previous = interrupts.install()
+    try:
+        with warnings.catch_warnings():
+            # Commands print gdlab's warnings themselves, once each, in a readable block.
+            warnings.simplefilter("ignore", GdlabWarning)
+            _main()
+    finally:
+        interrupts.restore(previous)
+
+
+def _main() -> None:
+    from gdlab.errors import GdlabError
+
     try:
         code = app(standalone_mode=False)  # an Exit inside a command comes back as its code
         if isinstance(code, int) and code:
