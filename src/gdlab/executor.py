@@ -9,17 +9,24 @@ hidden activations and initializers are chosen per model. Seeds are the outer
 axis of every array; calls are chunked along seeds (padding the last chunk so
 every call has the same shapes and reuses the compiled program), which bounds
 peak memory for any grid size.
+
+Each call is a *shard* (:class:`Shard`, pure data): :func:`build_shards` cuts a
+sweep into shards, an *executor* runs them (:class:`LocalExecutor` in this
+process, ``gdlab.distributed.RayExecutor`` on a cluster) through
+:func:`run_shard`, and :func:`run_programs` merges their outputs. The cut
+depends on the sweep alone, so every executor gives the same numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import numpy as np
@@ -34,6 +41,11 @@ from gdlab.validation import as_features, as_targets
 
 #: Peak-memory budget for one program call, in bytes (the seed chunk is sized from it).
 DEFAULT_MEMORY_BUDGET = 1 << 30
+
+#: About this much estimated arithmetic (:func:`gdlab.engine.estimated_flops`) per shard:
+#: a few seconds of work here, so a large program splits into pieces that several
+#: workers can share, while the extra calls cost a few per cent when run one by one.
+SHARD_FLOPS = 2e10
 
 
 # ------------------------------------------------------------------------ data
@@ -328,7 +340,283 @@ def bytes_per_model(program: ProgramPlan, data: TrainingData) -> int:
     return 4 * worst
 
 
-# ---------------------------------------------------------------------- running
+# ----------------------------------------------------------------------- shards
+
+
+@dataclass(frozen=True, eq=False)
+class Shard:
+    """One program call: a program's plan, a chunk of its seeds, and the configurations it holds.
+
+    Pure data (frozen dataclasses and NumPy arrays), so it pickles to another
+    process or machine. ``seeds`` is padded to ``plan.n_seeds`` by repeating the
+    last seed, so every shard of a program has the same shapes and reuses its
+    compiled program; the ``n_real`` seeds from index ``start`` of the sweep's
+    seeds are kept. ``config_ids[g]`` are group ``g``'s configurations (indices
+    into the sweep's list), ``configs[g]`` their numbers.
+    """
+
+    index: int
+    program: int
+    plan: _engine.Plan
+    config_ids: tuple[tuple[int, ...], ...]
+    configs: tuple[_engine.GroupConfig, ...]
+    seeds: np.ndarray
+    start: int
+    n_real: int
+    keep_params: bool = True
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs this shard trains (its program's longest configuration)."""
+        return self.plan.n_epochs
+
+    def key(self, data_fingerprint: str) -> str:
+        """A name for this shard's output: equal keys mean equal computations (sha256, hex).
+
+        Covers the plan, the configurations' numbers, the seeds, the data (by its
+        fingerprint) and the versions of gdlab and JAX.
+        """
+        from gdlab import __version__
+
+        h = hashlib.sha256()
+        h.update(repr((self.plan, self.config_ids, self.start, self.n_real, self.keep_params,
+                       data_fingerprint, __version__, jax.__version__)).encode())
+        for arr in [*jax.tree_util.tree_leaves(self.configs), self.seeds]:
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class ShardOutput:
+    """What one shard computed, for its real seeds only, grouped as its program.
+
+    Per group ``g``: ``history[g][metric]`` ``[epochs, seeds, configs]``
+    (``step_loss``: ``[epochs, steps, seeds, configs]``; ``tap_<l>``:
+    ``[epochs, seeds, configs, rows, units]``); ``diverged_epoch[g]``,
+    ``stopped_epoch[g]`` and ``best_epoch[g]`` ``[seeds, configs]`` (-1: never;
+    None without early stopping); ``params[g]`` the layers' weights
+    ``[seeds, configs, ...]`` (None unless the shard keeps them).
+    """
+
+    history: tuple[dict[str, np.ndarray], ...]
+    diverged_epoch: tuple[np.ndarray, ...]
+    stopped_epoch: tuple[np.ndarray, ...] | None = None
+    best_epoch: tuple[np.ndarray, ...] | None = None
+    params: tuple[tuple[dict[str, np.ndarray], ...], ...] | None = None
+    seconds: float = 0.0
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat named arrays (for ``np.savez``; :meth:`from_arrays` reads them back)."""
+        out: dict[str, np.ndarray] = {"n_groups": np.int64(len(self.history)),
+                                      "seconds": np.float64(self.seconds)}
+        for g, hist in enumerate(self.history):
+            for metric, values in hist.items():
+                out[f"g{g}.history.{metric}"] = values
+            out[f"g{g}.diverged_epoch"] = self.diverged_epoch[g]
+            if self.stopped_epoch is not None and self.best_epoch is not None:
+                out[f"g{g}.stopped_epoch"] = self.stopped_epoch[g]
+                out[f"g{g}.best_epoch"] = self.best_epoch[g]
+            for layer, arrays in enumerate(self.params[g] if self.params is not None else ()):
+                for name, a in arrays.items():
+                    out[f"g{g}.params.{layer}.{name}"] = a
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> ShardOutput:
+        """The output that :meth:`to_arrays` flattened."""
+        n = int(arrays["n_groups"])
+        history: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
+        layers: list[dict[int, dict[str, np.ndarray]]] = [{} for _ in range(n)]
+        for key, value in arrays.items():
+            group, _, rest = key.partition(".")
+            if not group.startswith("g") or not rest:
+                continue
+            g = int(group[1:])
+            kind, _, name = rest.partition(".")
+            if kind == "history":
+                history[g][name] = np.asarray(value)
+            elif kind == "params":
+                layer, _, leaf = name.partition(".")
+                layers[g].setdefault(int(layer), {})[leaf] = np.asarray(value)
+        stopping = "g0.stopped_epoch" in arrays
+        return cls(
+            history=tuple(history),
+            diverged_epoch=tuple(np.asarray(arrays[f"g{g}.diverged_epoch"]) for g in range(n)),
+            stopped_epoch=tuple(np.asarray(arrays[f"g{g}.stopped_epoch"]) for g in range(n))
+            if stopping else None,
+            best_epoch=tuple(np.asarray(arrays[f"g{g}.best_epoch"]) for g in range(n))
+            if stopping else None,
+            params=tuple(tuple(per[i] for i in sorted(per)) for per in layers)
+            if any(layers) else None,
+            seconds=float(arrays["seconds"]),
+        )
+
+
+def data_fingerprint(data: TrainingData) -> str:
+    """A sha256 (hex) of the arrays and task a sweep trains on."""
+    h = hashlib.sha256(repr((data.task, data.n_outputs)).encode())
+    arrays = [("train", data.x_train, data.y_train),
+              *((name, xe, ye) for name, xe, ye in data.evals)]
+    for name, x, y in arrays:
+        for a in (x, y):
+            a = np.ascontiguousarray(a)
+            h.update(f"{name}{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_options(configs: Sequence[TrainConfig], data: TrainingData,
+                   tap_layers: Sequence[int], tap_set: str,
+                   lr_growth: Sequence[float] | None,
+                   early_stopping: _engine.EarlyStopRule | None) -> None:
+    if lr_growth is not None and len(lr_growth) != len(configs):
+        raise ConfigError(f"lr_growth needs one value per configuration ({len(configs)}).")
+    if early_stopping is not None:
+        names = ["loss"] + [f"{name}_loss" for name, _, _ in data.evals]
+        if data.task != "regression":
+            names += ["accuracy"] + [f"{name}_accuracy" for name, _, _ in data.evals]
+        if early_stopping.monitor not in names:
+            raise ConfigError(
+                f"Early stopping monitors {early_stopping.monitor!r}, which this training does "
+                f"not report; it reports {', '.join(names)}."
+                + (" Give validation data (validation_split) to monitor val_loss."
+                   if early_stopping.monitor.startswith("val_") else "")
+            )
+    eval_names = [name for name, _, _ in data.evals]
+    if tap_layers and tap_set not in eval_names:
+        raise ConfigError(
+            f"Cannot record activations on {tap_set!r}: the data has "
+            f"{', '.join(eval_names) or 'no evaluation sets'}; give x_{tap_set}/y_{tap_set}."
+        )
+
+
+def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: TrainingData, *,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 max_models_per_call: int | None = None, keep_params: bool = True,
+                 tap_layers: Sequence[int] = (), tap_set: str = "test",
+                 record_steps: bool = False, noise_rows: int = 0,
+                 lr_growth: Sequence[float] | None = None,
+                 early_stopping: _engine.EarlyStopRule | None = None) -> list[Shard]:
+    """Cut a sweep into shards: per program, equal chunks of its seeds (options as :func:`run_programs`).
+
+    A chunk holds as many seeds as fit ``memory_budget`` (and at most
+    ``max_models_per_call`` models) and about :data:`SHARD_FLOPS` of arithmetic,
+    at least one seed; the last chunk is padded. Small programs (built at XLA
+    optimization level 0) are never cut. The layout depends on the study and
+    these settings only, never on where the shards run: a model's last bits can
+    depend on how many seeds share its call, so every executor must run the
+    same shards.
+    """
+    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping)
+    configs = list(configs)
+    seeds = [int(s) for s in seeds]
+    n_seeds = len(seeds)
+    eval_names = [name for name, _, _ in data.evals]
+    shards: list[Shard] = []
+    for p, prog in enumerate(plan_programs(configs, data)):
+        plan = program_plan(prog, data, n_seeds, tap_layers=tuple(tap_layers),
+                            tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
+                            lr_schedule=lr_growth is not None, record_steps=record_steps,
+                            noise_rows=int(noise_rows), early_stopping=early_stopping)
+        chunk = n_seeds
+        if not plan.fast_compile:
+            per_seed = max(len(prog.config_ids), 1)
+            cap = max_models_per_call or max(1, memory_budget // bytes_per_model(prog, data))
+            by_work = int(SHARD_FLOPS // max(_engine.estimated_flops(plan, n_seeds=1), 1.0))
+            chunk = max(1, min(n_seeds, cap // per_seed, by_work))
+            chunk = math.ceil(n_seeds / math.ceil(n_seeds / chunk))  # equal chunks: less padding
+            plan = dataclasses.replace(plan, n_seeds=chunk)
+        cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
+        ids = tuple(g.config_ids for g in prog.groups)
+        for start in range(0, n_seeds, chunk):
+            part = seeds[start:start + chunk]
+            padded = part + [part[-1]] * (chunk - len(part))
+            shards.append(Shard(len(shards), p, plan, ids, cfgs, _engine.seed_array(padded),
+                                start, len(part), keep_params))
+    return shards
+
+
+def run_shard(shard: Shard, data: TrainingData,
+              on_epoch: Callable[[int], None] | None = None) -> ShardOutput:
+    """Train one shard on ``data``; ``on_epoch(e)`` is called between epochs (progress, stops)."""
+    t0 = time.perf_counter()
+    plan, real = shard.plan, shard.n_real
+    groups = plan.groups
+    ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
+               for g in groups)
+    eval_y = tuple(tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
+                         for g in groups)
+                   for _, _, ye in data.evals)
+    batch = _engine.Data(data.x_train, ys, tuple(xe for _, xe, _ in data.evals), eval_y)
+    states, hist = _engine.fit_program(plan)(shard.configs, batch, shard.seeds, on_epoch)
+    history, diverged, stopped, best, params = [], [], [], [], []
+    for g, state in enumerate(states):
+        history.append({
+            metric: np.ascontiguousarray(np.asarray(values)[:, :, :real] if metric == "step_loss"
+                                         else np.asarray(values)[:, :real])
+            for metric, values in hist[g].items()
+        })
+        diverged.append(np.asarray(state.diverged_epoch)[:real].astype(np.int32))
+        if plan.early_stopping is not None:
+            stops = jax.device_get(state.stopping)
+            stopped.append(np.where(np.asarray(stops.stopped)[:real],
+                                    np.asarray(stops.stopped_epoch)[:real], -1).astype(np.int32))
+            best.append(np.where(np.asarray(stops.has_best)[:real],
+                                 np.asarray(stops.best_epoch)[:real], -1).astype(np.int32))
+        if shard.keep_params:
+            host = jax.device_get(state.params)
+            params.append(tuple({name: np.ascontiguousarray(np.asarray(a)[:real])
+                                 for name, a in layer.items()} for layer in host))
+    stopping = plan.early_stopping is not None
+    return ShardOutput(tuple(history), tuple(diverged),
+                       tuple(stopped) if stopping else None, tuple(best) if stopping else None,
+                       tuple(params) if shard.keep_params else None,
+                       time.perf_counter() - t0)
+
+
+# -------------------------------------------------------------------- executors
+
+
+class Executor(Protocol):
+    """Where shards run: :class:`LocalExecutor` here, ``gdlab.distributed.RayExecutor`` on a cluster.
+
+    ``run_shards`` yields ``(shard, output)`` as each shard finishes, in any order;
+    it calls ``on_epoch`` between epochs where it can (for progress and stops) and
+    :func:`gdlab.interrupts.check` otherwise, so a stop request ends it between
+    shards. An executor only decides where and when shards run, never how a
+    sweep is cut: that is :func:`build_shards`'s, the same for every executor.
+    """
+
+    def run_shards(self, shards: Sequence[Shard], data: TrainingData,
+                   on_epoch: Callable[[int], None] | None = None
+                   ) -> Iterator[tuple[Shard, ShardOutput]]: ...
+
+
+class LocalExecutor:
+    """Runs shards one after another in this process (the default)."""
+
+    def run_shards(self, shards: Sequence[Shard], data: TrainingData,
+                   on_epoch: Callable[[int], None] | None = None
+                   ) -> Iterator[tuple[Shard, ShardOutput]]:
+        """Run ``shards`` in order, yielding each output as it is done."""
+        for shard in shards:
+            yield shard, run_shard(shard, data, on_epoch)
+
+    def __repr__(self) -> str:
+        return "LocalExecutor()"
+
+
+class ShardStore(Protocol):
+    """Where finished shards are kept (a run directory), so a stopped run skips them later."""
+
+    def load(self, key: str) -> ShardOutput | None: ...
+
+    def save(self, key: str, output: ShardOutput) -> None: ...
+
+
+# ---------------------------------------------------------------------- merging
 
 
 @dataclass
@@ -353,6 +641,68 @@ class RawResult:
     best_epoch: np.ndarray | None = None
 
 
+class _Merge:
+    """Shard outputs written into whole-sweep arrays; each shard fills its own slice."""
+
+    def __init__(self, n_seeds: int, n_configs: int, max_epochs: int, stopping: bool) -> None:
+        self.n_seeds, self.n_configs, self.max_epochs = n_seeds, n_configs, max_epochs
+        self.history: dict[str, np.ndarray] = {}
+        self.steps: dict[str, np.ndarray] = {}
+        self.taps: dict[int, list[np.ndarray | None]] = {}
+        self.params: list[Any] = [None] * n_configs
+        self.diverged = np.full((n_seeds, n_configs), -1, np.int32)
+        self.stopped = np.full((n_seeds, n_configs), -1, np.int32) if stopping else None
+        self.best = np.full((n_seeds, n_configs), -1, np.int32) if stopping else None
+
+    def add(self, shard: Shard, out: ShardOutput) -> None:
+        seeds = slice(shard.start, shard.start + shard.n_real)
+        n_epochs = shard.n_epochs
+        for g, ids_tuple in enumerate(shard.config_ids):
+            ids = list(ids_tuple)
+            for metric, values in out.history[g].items():
+                if metric == "step_loss":  # [epochs, steps, seeds, configs]
+                    if metric not in self.steps:
+                        self.steps[metric] = np.full(
+                            (self.max_epochs, values.shape[1], self.n_seeds, self.n_configs),
+                            np.nan, np.float32)
+                    target = self.steps[metric]
+                    if target.shape[1] != values.shape[1]:
+                        raise ConfigError(
+                            "record_steps needs every configuration in one program "
+                            "(one micro-batch size)."
+                        )
+                    target[:n_epochs, :, seeds, ids] = values
+                elif metric.startswith("tap_"):  # [epochs, seeds, configs, rows, units]
+                    per_config = self.taps.setdefault(int(metric[4:]), [None] * self.n_configs)
+                    for col, cid in enumerate(ids):
+                        piece = values[:, :, col]
+                        if per_config[cid] is None:
+                            shape = (piece.shape[0], self.n_seeds, *piece.shape[2:])
+                            per_config[cid] = np.empty(shape, piece.dtype)
+                        per_config[cid][:, seeds] = piece
+                else:
+                    if metric not in self.history:
+                        self.history[metric] = np.full(
+                            (self.max_epochs, self.n_seeds, self.n_configs), np.nan, np.float32)
+                    self.history[metric][:n_epochs, seeds, ids] = values
+            self.diverged[seeds, ids] = out.diverged_epoch[g]
+            if self.stopped is not None and out.stopped_epoch is not None:
+                self.stopped[seeds, ids] = out.stopped_epoch[g]
+                self.best[seeds, ids] = out.best_epoch[g]
+            if out.params is not None:
+                for col, cid in enumerate(ids):
+                    piece = jax.tree.map(lambda a, c=col: a[:, c], out.params[g])
+                    if self.params[cid] is None:
+                        self.params[cid] = jax.tree.map(
+                            lambda a: np.empty((self.n_seeds, *a.shape[1:]), a.dtype), piece)
+                    for whole, part in zip(jax.tree.leaves(self.params[cid]),
+                                           jax.tree.leaves(piece), strict=True):
+                        whole[seeds] = part
+
+
+# ---------------------------------------------------------------------- running
+
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -363,7 +713,9 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  keep_params: bool = True, tap_layers: Sequence[int] = (),
                  tap_set: str = "test", record_steps: bool = False, noise_rows: int = 0,
                  lr_growth: Sequence[float] | None = None,
-                 early_stopping: _engine.EarlyStopRule | None = None) -> RawResult:
+                 early_stopping: _engine.EarlyStopRule | None = None,
+                 executor: Executor | None = None,
+                 shard_store: ShardStore | None = None) -> RawResult:
     """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
 
     ``tap_layers`` records those layers' activations on evaluation set ``tap_set``
@@ -371,139 +723,63 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     ``noise_rows`` the gradient noise scale on that many training rows;
     ``lr_growth[c]`` multiplies configuration ``c``'s learning rate at every update
     (see :class:`gdlab.engine.Plan`).
+
+    The work is cut into shards (:func:`build_shards`) that ``executor`` runs
+    (default: :class:`LocalExecutor`, in this process); the numbers do not depend
+    on the executor. With ``shard_store``, each finished shard is saved as it
+    arrives and shards found there are not trained again.
     """
-    if lr_growth is not None and len(lr_growth) != len(configs):
-        raise ConfigError(f"lr_growth needs one value per configuration ({len(configs)}).")
-    if early_stopping is not None:
-        names = ["loss"] + [f"{name}_loss" for name, _, _ in data.evals]
-        if data.task != "regression":
-            names += ["accuracy"] + [f"{name}_accuracy" for name, _, _ in data.evals]
-        if early_stopping.monitor not in names:
-            raise ConfigError(
-                f"Early stopping monitors {early_stopping.monitor!r}, which this training does "
-                f"not report; it reports {', '.join(names)}."
-                + (" Give validation data (validation_split) to monitor val_loss."
-                   if early_stopping.monitor.startswith("val_") else "")
-            )
+    executor = executor if executor is not None else LocalExecutor()
     configs = list(configs)
-    eval_names = [name for name, _, _ in data.evals]
-    if tap_layers and tap_set not in eval_names:
-        raise ConfigError(
-            f"Cannot record activations on {tap_set!r}: the data has "
-            f"{', '.join(eval_names) or 'no evaluation sets'}; give x_{tap_set}/y_{tap_set}."
-        )
+    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping)
     for b in sorted({c.batch_size for c in configs if c.batch_size >= data.n_train}):
         warnings.warn(BATCH_LARGER_THAN_DATA.format(batch=b, n=data.n_train),
                       BatchLargerThanData, stacklevel=3)
-    programs = plan_programs(configs, data)
-    seeds = list(seeds)
-    n_seeds, n_configs = len(seeds), len(configs)
-    max_epochs = max(c.epochs for c in configs)
-    history: dict[str, np.ndarray] = {}
-    diverged = np.full((n_seeds, n_configs), -1, np.int32)
-    stopped = np.full((n_seeds, n_configs), -1, np.int32)
-    best = np.full((n_seeds, n_configs), -1, np.int32)
-    params: list[Any] = [None] * n_configs
-    taps: dict[int, list[np.ndarray | None]] = {}
-    steps_history: dict[str, np.ndarray] = {}
-    x = data.x_train
-    eval_x = tuple(xe for _, xe, _ in data.evals)
+    shards = build_shards(configs, seeds, data, memory_budget=memory_budget,
+                          max_models_per_call=max_models_per_call, keep_params=keep_params,
+                          tap_layers=tap_layers, tap_set=tap_set, record_steps=record_steps,
+                          noise_rows=noise_rows, lr_growth=lr_growth,
+                          early_stopping=early_stopping)
+    merge = _Merge(len(list(seeds)), len(configs), max(c.epochs for c in configs),
+                   early_stopping is not None)
     timings = {"compile_and_run_s": 0.0}
-
-    calls = []
-    for prog in programs:
-        plan = program_plan(prog, data, n_seeds, tap_layers=tuple(tap_layers),
-                            tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
-                            lr_schedule=lr_growth is not None, record_steps=record_steps,
-                            noise_rows=int(noise_rows), early_stopping=early_stopping)
-        if not plan.fast_compile:
-            per_seed = len(prog.config_ids)
-            cap = max_models_per_call or max(1, memory_budget // bytes_per_model(prog, data))
-            chunk = max(1, min(n_seeds, cap // max(per_seed, 1)))
-            plan = dataclasses.replace(plan, n_seeds=chunk)
-        calls.append((prog, plan))
-    total_epochs = sum(p.n_epochs * math.ceil(n_seeds / plan.n_seeds) for p, plan in calls)
-    done = [0]
+    keys: dict[int, str] = {}
+    pending: list[Shard] = []
+    done = [0, 0]  # epochs of finished shards, epochs of the running one
+    if shard_store is not None:
+        fingerprint = data_fingerprint(data)
+        for shard in shards:
+            keys[shard.index] = shard.key(fingerprint)
+            saved = shard_store.load(keys[shard.index])
+            if saved is None:
+                pending.append(shard)
+            else:
+                merge.add(shard, saved)
+                done[0] += shard.n_epochs
+    else:
+        pending = shards
+    total_epochs = sum(s.n_epochs for s in shards)
+    if progress is not None and done[0]:
+        progress(done[0], total_epochs)
 
     def on_epoch(_: int) -> None:
-        done[0] += 1
+        done[1] += 1
         if progress is not None:
-            progress(done[0], total_epochs)
+            progress(done[0] + done[1], total_epochs)
         interrupts.check()  # a safe point: a stop asked for by a signal happens here
 
-    for prog, plan in calls:
-        chunk = plan.n_seeds
-        groups = plan.groups
-        cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
-        ys = tuple(encode_targets(data.y_train, data.task, g.loss, g.network.n_outputs)
-                   for g in groups)
-        eval_y = tuple(
-            tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
-                  for g in groups)
-            for _, _, ye in data.evals
-        )
-        program = _engine.fit_program(plan)
-        batch = _engine.Data(x, ys, eval_x, eval_y)
-        for start in range(0, n_seeds, chunk):
-            chunk_seeds = seeds[start:start + chunk]
-            real = len(chunk_seeds)
-            padded = chunk_seeds + [chunk_seeds[-1]] * (chunk - real)
-            t0 = time.perf_counter()
-            states, hist = program(cfgs, batch, _engine.seed_array(padded), on_epoch)
-            hist = jax.device_get(hist)
-            timings["compile_and_run_s"] += time.perf_counter() - t0
-            for g, (gp, state) in enumerate(zip(prog.groups, states, strict=True)):
-                ids = list(gp.config_ids)
-                for metric, values in hist[g].items():
-                    if metric == "step_loss":
-                        arr = np.asarray(values)[:, :, :real]  # [E, steps, seeds, configs]
-                        if metric not in steps_history:
-                            steps_history[metric] = np.full(
-                                (max_epochs, arr.shape[1], n_seeds, n_configs), np.nan,
-                                np.float32)
-                        target = steps_history[metric]
-                        if target.shape[1] != arr.shape[1]:
-                            raise ConfigError(
-                                "record_steps needs every configuration in one program "
-                                "(one micro-batch size)."
-                            )
-                        target[: prog.n_epochs, :, start:start + real, ids] = arr
-                        continue
-                    if metric.startswith("tap_"):
-                        layer = int(metric[4:])
-                        per_config = taps.setdefault(layer, [None] * n_configs)
-                        arr = np.asarray(values)[:, :real]
-                        for col, cid in enumerate(ids):
-                            piece = arr[:, :, col]
-                            per_config[cid] = piece if per_config[cid] is None else \
-                                np.concatenate([per_config[cid], piece], axis=1)
-                        continue
-                    if metric not in history:
-                        history[metric] = np.full((max_epochs, n_seeds, n_configs), np.nan,
-                                                  np.float32)
-                    history[metric][: prog.n_epochs, start:start + real, ids] = \
-                        np.asarray(values)[:, :real, :]
-                diverged[start:start + real, ids] = np.asarray(state.diverged_epoch)[:real]
-                if early_stopping is not None:
-                    stops = state.stopping
-                    stopped[start:start + real, ids] = np.where(
-                        np.asarray(stops.stopped)[:real],
-                        np.asarray(stops.stopped_epoch)[:real], -1)
-                    best[start:start + real, ids] = np.where(
-                        np.asarray(stops.has_best)[:real],
-                        np.asarray(stops.best_epoch)[:real], -1)
-                if keep_params:
-                    host = jax.device_get(state.params)
-                    for col, cid in enumerate(ids):
-                        piece = jax.tree.map(lambda a, c=col, r=real: np.asarray(a)[:r, c], host)
-                        if params[cid] is None:
-                            params[cid] = piece
-                        else:
-                            params[cid] = jax.tree.map(
-                                lambda a, b: np.concatenate([a, b]), params[cid], piece)
-    return RawResult(history, diverged, params, timings, len(programs), taps, steps_history,
-                     stopped if early_stopping is not None else None,
-                     best if early_stopping is not None else None)
+    for shard, out in executor.run_shards(pending, data, on_epoch):
+        if shard_store is not None:
+            shard_store.save(keys[shard.index], out)
+        merge.add(shard, out)
+        timings["compile_and_run_s"] += out.seconds
+        done[0] += shard.n_epochs
+        done[1] = 0
+        if progress is not None:
+            progress(done[0], total_epochs)
+    return RawResult(merge.history, merge.diverged, merge.params, timings,
+                     len({s.program for s in shards}), merge.taps, merge.steps,
+                     merge.stopped, merge.best)
 
 
 def initial_params(configs: Sequence[TrainConfig], seeds: Sequence[int],

@@ -104,7 +104,7 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
           max_models_per_call: int | None = None, keep_params: bool = True,
           record_layers: Sequence[int] = (), record_on: str = "test",
           record_steps: bool = False, noise_rows: int = 0, early_stopping: Any = None,
-          **settings: Any) -> SweepResult:
+          executor: _executor.Executor | None = None, **settings: Any) -> SweepResult:
     """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
 
     ``data`` is a prepared dataset (``gdlab.preprocessing.prepare``), a dict or a
@@ -119,6 +119,8 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     each epoch end (metrics ``noise_scale``, ``grad_sq_norm``, ``grad_var_trace``).
     ``early_stopping`` (a dict of Keras's EarlyStopping arguments, or a
     ``gdlab.keras.callbacks.EarlyStopping``) stops each model on its own.
+    ``executor`` runs the work (default: this process; ``gdlab.distributed.RayExecutor``
+    runs it on a Ray cluster, with the same numbers).
     """
     base = dict(base_from_model(model)) if model is not None else {}
     base.update(settings)
@@ -128,7 +130,7 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     return run(spec, data, progress=progress, memory_budget=memory_budget,
                max_models_per_call=max_models_per_call, keep_params=keep_params,
                record_layers=record_layers, record_on=record_on, record_steps=record_steps,
-               noise_rows=noise_rows, early_stopping=early_stopping)
+               noise_rows=noise_rows, early_stopping=early_stopping, executor=executor)
 
 
 def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
@@ -136,13 +138,14 @@ def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         max_models_per_call: int | None = None, keep_params: bool = True,
         record_layers: Sequence[int] = (), record_on: str = "test",
         record_steps: bool = False, noise_rows: int = 0,
-        early_stopping: Any = None) -> SweepResult:
+        early_stopping: Any = None,
+        executor: _executor.Executor | None = None) -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
     return run_many([spec], data, progress=progress, memory_budget=memory_budget,
                     max_models_per_call=max_models_per_call, keep_params=keep_params,
                     record_layers=record_layers, record_on=record_on,
                     record_steps=record_steps, noise_rows=noise_rows,
-                    early_stopping=early_stopping)[0]
+                    early_stopping=early_stopping, executor=executor)[0]
 
 
 def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
@@ -150,12 +153,16 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
              max_models_per_call: int | None = None, keep_params: bool = True,
              record_layers: Sequence[int] = (), record_on: str = "test",
              record_steps: bool = False, noise_rows: int = 0,
-             early_stopping: Any = None) -> list[SweepResult]:
+             early_stopping: Any = None, executor: _executor.Executor | None = None,
+             shard_store: _executor.ShardStore | None = None) -> list[SweepResult]:
     """Run several sweeps on the same data in as few compiled programs as possible.
 
     Sweeps with the same seeds are trained together, and a configuration that
     several sweeps share (the course's SGD(0.01) with batch 16 appears in two) is
     trained once. Each sweep's result equals what :func:`run` gives it alone.
+    ``executor`` runs the shards (default: this process); with ``shard_store``,
+    finished shards are saved as they arrive and saved ones are not trained again
+    (how a run directory resumes inside a batch).
     """
     import jax
 
@@ -188,7 +195,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                                          progress=update, keep_params=keep_params,
                                          tap_layers=tuple(record_layers), tap_set=record_on,
                                          record_steps=record_steps, noise_rows=noise_rows,
-                                         early_stopping=stop_rule(early_stopping, td))
+                                         early_stopping=stop_rule(early_stopping, td),
+                                         executor=executor, shard_store=shard_store)
             seconds = round(time.perf_counter() - t0, 3)
             for i, cols in zip(members, where, strict=True):
                 spec = specs[i]
