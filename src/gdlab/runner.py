@@ -7,6 +7,7 @@ The run directory::
     sweeps/NAME.parquet   each sweep's tidy results, written as soon as its batch finishes
     sweeps/NAME.taps.npz  recorded activations (sweeps with record_layer)
     sweeps/NAME.params.npz  final weights (for landscapes and figures rebuilt later)
+    shards/KEY.npz        the running batch's finished shards (removed when the batch is written)
     lr_find.parquet, lr_find_suggestions.csv   the learning-rate range test ([lr_find])
     landscape.parquet, landscape_summary.csv   loss-landscape slices ([landscape])
     tensorboard/NAME/     one TensorBoard run per configuration x seed (outputs.tensorboard)
@@ -21,14 +22,19 @@ The run directory::
 Sweeps that share their data preparation, seeds and recording settings form a
 *batch*, trained in as few compiled programs as possible. A batch is the unit
 of completion: an interrupted run keeps every finished batch, and ``resume``
-trains only the others, so the final files equal an uninterrupted run's.
+trains only the others, so the final files equal an uninterrupted run's. Inside
+a batch, every finished shard (one program call, see :mod:`gdlab.executor`) is
+saved under ``shards/`` as it arrives, from this process or a Ray cluster, and
+``resume`` loads those instead of training them again.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import time
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +45,7 @@ import pandas as pd
 
 from gdlab.artifacts import atomic_write, ensure_writable, safe_name, write_json
 from gdlab.errors import ConfigError, DataError
+from gdlab.executor import Executor, LocalExecutor, ShardOutput
 from gdlab.pitfalls import collect
 from gdlab.results import SweepResult, load_results, save_results
 from gdlab.study import DataSpec, StudySpec, SweepEntry, read_study
@@ -182,10 +189,51 @@ def load_taps(path: Path) -> dict[int, dict[int, np.ndarray]]:
     return out
 
 
+class ShardDirectory:
+    """Finished shards of the running batch: ``KEY.npz`` each (NumPy arrays, no pickle).
+
+    Keys name the computation (:meth:`gdlab.executor.Shard.key`), so a shard is
+    reused only by the same plan, configurations, seeds, data and versions; a
+    damaged or foreign file is trained again.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def load(self, key: str) -> ShardOutput | None:
+        """The saved output of shard ``key``, or None."""
+        path = self.path / f"{key}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return ShardOutput.from_arrays({k: z[k] for k in z.files})
+        except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile):
+            return None
+
+    def save(self, key: str, output: ShardOutput) -> None:
+        """Write shard ``key``'s output (atomically)."""
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez(f, **output.to_arrays())
+
+        atomic_write(self.path / f"{key}.npz", write)
+
+    def clear(self) -> None:
+        """Remove every saved shard (once their batch is written in full)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
               progress: bool | str = "auto", command: str | None = None,
-              on_batch: Callable[[list[str]], None] | None = None) -> StudyRun:
-    """Run ``spec``, writing its run directory; with ``resume``, finish an interrupted run."""
+              on_batch: Callable[[list[str]], None] | None = None,
+              executor: Executor | None = None) -> StudyRun:
+    """Run ``spec``, writing its run directory; with ``resume``, finish an interrupted run.
+
+    ``executor`` trains the sweeps' shards (default: this process;
+    ``gdlab.distributed.RayExecutor`` for a Ray cluster); results do not depend on it,
+    and a run may be resumed with another executor.
+    """
     import jax
 
     from gdlab import __version__
@@ -213,6 +261,7 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
         "status": "running",
         "command": command or manifest.get("command"),
         "started": manifest.get("started") or _now(),
+        "executor": repr(executor if executor is not None else LocalExecutor()),
         "versions": {"gdlab": __version__, "jax": jax.__version__,
                      "numpy": np.__version__, "pandas": pd.__version__},
         "batches": [],
@@ -228,7 +277,8 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
     write_json(out_dir / MANIFEST, manifest)
 
     with collect(spec.quiet_warnings) as caught:
-        run = _run_batches(spec, dataset, out_dir, batches, manifest, progress, on_batch)
+        run = _run_batches(spec, dataset, out_dir, batches, manifest, progress, on_batch,
+                           executor)
     found = [w.to_dict() for w in caught]
     for record in manifest["batches"]:  # warnings of batches finished before a resume
         for w in record.get("warnings", []):
@@ -259,12 +309,14 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
 
 def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
                  manifest: dict[str, Any], progress: bool | str,
-                 on_batch: Callable[[list[str]], None] | None) -> StudyRun:
+                 on_batch: Callable[[list[str]], None] | None,
+                 executor: Executor | None) -> StudyRun:
     from gdlab.sweeps import run_many
 
     prepared: dict[DataSpec, Any] = {}
     by_name: dict[str, SweepResult] = {}
     sweeps_dir = out_dir / "sweeps"
+    shards = ShardDirectory(out_dir / "shards")
     timings: dict[str, float] = {}
     try:
         for (data_spec, entries), record in zip(batches, manifest["batches"], strict=True):
@@ -284,7 +336,7 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
                     progress=progress,
                     record_layers=() if first.record_layer is None else (first.record_layer,),
                     early_stopping=dict(first.early_stopping) or None,
-                    noise_rows=first.noise_scale)
+                    noise_rows=first.noise_scale, executor=executor, shard_store=shards)
             record["warnings"] = [w.to_dict() for w in batch_warnings]
             for w in batch_warnings:
                 warnings.warn(w.message, _category(w.category), stacklevel=2)
@@ -305,6 +357,7 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
             record["seconds"] = round(time.perf_counter() - t0, 3)
             timings[", ".join(names)] = record["seconds"]
             write_json(out_dir / MANIFEST, manifest)
+            shards.clear()  # the batch's files now hold everything its shards did
             if on_batch is not None:
                 on_batch(names)
     except KeyboardInterrupt:
