@@ -84,7 +84,28 @@ def _print_summary(run: Any) -> None:
         console.print(f"Baseline: {text}")
 
 
-def _run(spec: Any, out: Path | None, resume: Path | None) -> None:
+RayOption = Annotated[str | None, typer.Option(
+    "--ray", envvar="RAY_ADDRESS", metavar="auto|ADDRESS",
+    help="Train on a Ray cluster: auto (the one this machine belongs to) or its address "
+         "(host:port, ray://host:port). Needs Ray: the ray extra of gdlab.")]
+RayCpusOption = Annotated[float, typer.Option(
+    "--ray-cpus-per-shard", min=0.0, help="CPUs a shard asks Ray for.")]
+RayGpusOption = Annotated[float, typer.Option(
+    "--ray-gpus-per-shard", min=0.0, help="GPUs a shard asks Ray for.")]
+
+
+def _executor(address: str | None, cpus: float, gpus: float) -> Any:
+    """A RayExecutor for --ray, connected before anything is written (None: this process)."""
+    if not address:
+        return None
+    from gdlab.distributed import RayExecutor
+
+    executor = RayExecutor(address, num_cpus=cpus, num_gpus=gpus)
+    executor.connect()
+    return executor
+
+
+def _run(spec: Any, out: Path | None, resume: Path | None, executor: Any = None) -> None:
     from gdlab.runner import default_out_dir, run_study
 
     if resume is not None:
@@ -93,11 +114,14 @@ def _run(spec: Any, out: Path | None, resume: Path | None) -> None:
         out_dir, spec_arg, resuming = out or default_out_dir(spec.name), spec, False
     try:
         run = run_study(spec_arg if spec_arg is not None else spec, out_dir, resume=resuming,
-                        command=_command_line())
+                        command=_command_line(), executor=executor)
     except KeyboardInterrupt:
         print(f"\nInterrupted. Finished sweeps are kept in {out_dir}; complete the run with:\n"
               f"  gdlab study --resume {out_dir}", file=sys.stderr)
         raise typer.Exit(130) from None
+    finally:
+        if executor is not None:
+            executor.shutdown()
     _print_warnings(run.warnings)
     _print_summary(run)
     report = out_dir / "report.html"
@@ -119,6 +143,9 @@ def study(
         help="Finish an interrupted run in this directory.")] = None,
     quiet_warnings: Annotated[str | None, typer.Option(
         help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
+    ray: RayOption = None,
+    ray_cpus_per_shard: RayCpusOption = 1.0,
+    ray_gpus_per_shard: RayGpusOption = 0.0,
 ) -> None:
     """Run a study: every sweep over seeds, baselines, figures and an HTML report.
 
@@ -129,21 +156,23 @@ def study(
       gdlab study --data banknotes.csv --target class --seeds 10 --out runs/gd
       gdlab study my-study.toml
       gdlab study --resume runs/gd                 # finish an interrupted run
+      gdlab study my-study.toml --ray auto         # on a Ray cluster
     """
     from gdlab.study import load_study
 
+    executor = _executor(ray, ray_cpus_per_shard, ray_gpus_per_shard)
     if resume is not None:
         if any(v is not None for v in (data, target, seeds, out)):
             raise typer.BadParameter("--resume takes the run directory only; the study, data "
                                      "and seeds are read from it.", param_hint="--resume")
-        _run(None, None, resume)
+        _run(None, None, resume, executor)
         return
     spec = load_study(name).with_overrides(data=data, target=target, seeds=seeds)
     quiet = _quiet(quiet_warnings)
     if quiet:
         spec = dataclasses.replace(spec, quiet_warnings=tuple(dict.fromkeys(
             spec.quiet_warnings + quiet)))
-    _run(spec, out, None)
+    _run(spec, out, None, executor)
 
 
 def _split_values(text: str) -> list[str]:
@@ -213,6 +242,9 @@ def sweep(
     name: Annotated[str, typer.Option(help="Name of the sweep.")] = "sweep",
     quiet_warnings: Annotated[str | None, typer.Option(
         help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
+    ray: RayOption = None,
+    ray_cpus_per_shard: RayCpusOption = 1.0,
+    ray_gpus_per_shard: RayGpusOption = 0.0,
 ) -> None:
     """Run an ad-hoc sweep: commas separate the values of each grid axis.
 
@@ -222,9 +254,11 @@ def sweep(
       gdlab sweep --data banknotes.csv --target class --batch-size 16,32,64,128 --seeds 10
       gdlab sweep --hidden 8-5-2 --optimizer adam --epochs 50 --validation-split 0.2 \\
                   --patience 3 --restore-best --tensorboard --checkpoints
+      gdlab sweep --data big.csv --target y --hidden 64-64 --seeds 50 --ray auto
     """
     from gdlab.study import DataSpec, OutputSpec, StudySpec, SweepEntry
 
+    executor = _executor(ray, ray_cpus_per_shard, ray_gpus_per_shard)
     grid: dict[str, list[Any]] = {}
     axes = {
         "hidden": _split_values(hidden),
@@ -257,7 +291,7 @@ def sweep(
     from gdlab.study import parse_study
 
     spec = parse_study(spec.to_dict(), origin="the command line")  # validate like a file
-    _run(spec, out, None)
+    _run(spec, out, None, executor)
 
 
 @app.command()
