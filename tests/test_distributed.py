@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +24,11 @@ from pathlib import Path
 # project's environment for its workers with uv in a copy of the working tree; this test's
 # workers run this interpreter instead. Ray reads the setting when it is imported.
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+# The test cluster's own token for Ray's token authentication, also read at import; the
+# command-line test's subprocess inherits it. Without it, ray.init writes ~/.ray/auth_token.
+if "RAY_AUTH_MODE" not in os.environ:
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -261,7 +267,7 @@ def cluster(tmp_path_factory):
     import ray
 
     cache = tmp_path_factory.mktemp("worker-cache")
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE",)}  # ray.init sets it here
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE",)}  # ray.init may set it here
     with warnings.catch_warnings():
         # Ray forks this process only to exec its own programs (raylet, GCS); JAX's warning
         # is about children that go on running Python.
