@@ -34,9 +34,9 @@ case "${1:-course}" in
     for i in $(seq "$REPEATS"); do
       cache=$(mktemp -d)
       timed "gdlab-cold" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
+        uv run --locked --no-sync python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
       timed "gdlab-warm" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
+        uv run --locked --no-sync python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
       rm -rf "$cache"
       timed "torch" "$PEERS/bin/python" benchmarks/course_sweeps.py --engine torch --data "$DATA"
       timed "keras-tf" env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 \
@@ -48,7 +48,7 @@ case "${1:-course}" in
     for i in $(seq "$REPEATS"); do
       cache=$(mktemp -d)
       timed "gdlab-10k" env XDG_CACHE_HOME="$cache" \
-        uv run --locked python benchmarks/large_grid.py --engine gdlab --data "$DATA"
+        uv run --locked --no-sync python benchmarks/large_grid.py --engine gdlab --data "$DATA"
       rm -rf "$cache"
       timed "torch-loop" "$PEERS/bin/python" benchmarks/large_grid.py --engine torch \
         --data "$DATA" --models 200

@@ -631,7 +631,9 @@ def init_program(plan: Plan) -> Callable:
         init_keys, shuffle_keys = keys_from_seeds(seeds)
         return _init_states(plan, configs, init_keys), shuffle_keys
 
-    return jax.jit(run, compiler_options=plan.compiler_options)
+    # Always at XLA optimization level 0: the program runs once and is cheap, but at the
+    # default level its many initializer branches took longer to build than training.
+    return jax.jit(run, compiler_options={"xla_backend_optimization_level": 0})
 
 
 @lru_cache(maxsize=64)
