@@ -113,3 +113,56 @@ def test_report_rebuilds_a_run(cli, tmp_path) -> None:
     assert code == 0, err
     assert (out / "report.html").exists()
     assert_one_line_error(cli("report", str(tmp_path)), 2, "not a gdlab run directory")
+
+
+@pytest.mark.slow
+def test_builtin_study_on_banknotes_says_which_settings_to_trust(cli, banknotes_path, tmp_path,
+                                                                  monkeypatch) -> None:
+    """Issue 11's acceptance: the course's study, 10 seeds, names what differs from the best."""
+    import html as html_lib
+    import re
+
+    import numpy as np
+    from scipy import stats
+
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables on one line per row
+    out = tmp_path / "run"
+    code, stdout, err = cli("study", "--data", str(banknotes_path), "--target", "class",
+                            "--seeds", "10", "--out", str(out))
+    assert code == 0, err
+    html = (out / "report.html").read_text()
+    assert "Batch sizes: counted in updates" in html
+    assert (out / "figures" / "batch_size-curves-updates.png").exists()
+    rows_printed = [[c.strip() for c in re.split(r"[│┃]", ln)[1:-1]]
+                    for ln in stdout.splitlines() if ln.startswith(("│", "┃"))]
+    tidy = pd.read_parquet(out / "results.parquet")
+    for sweep in ("optimizer", "initializer"):
+        assert f"{sweep}: final metrics over 10 seeds" in stdout
+        # The paired comparison, recomputed here from the tidy results alone.
+        rows = tidy[(tidy.sweep == sweep) & (tidy.metric == "test_accuracy")]
+        last = rows[rows.epoch == rows.groupby("config").epoch.transform("max")]
+        order = last.drop_duplicates("config").sort_values("config").setting.tolist()
+        table = last.pivot_table(index="setting", columns="seed", values="value").loc[order]
+        best = table.mean(axis=1).idxmax()
+        same, worse = [], []
+        for setting, values in table.iterrows():
+            d = (values - table.loc[best]).to_numpy()
+            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+            if setting != best:
+                (worse if d.mean() + half < 0 or d.mean() - half > 0 else same).append(setting)
+        assert worse, f"{sweep}: 10 seeds on banknotes should tell some setting from the best"
+        # The report's "What to trust" says exactly that ...
+        if same:
+            expected = (f"indistinguishable from it: {', '.join(same)}; "
+                        f"distinguishable: {', '.join(worse)}.")
+        else:
+            expected = "every other setting is distinguishable from it."
+        line = next(seg for seg in html.split("<b>")
+                    if "(final test accuracy, 10 seeds, paired)" in seg
+                    and f"best <i>{html_lib.escape(best)}</i>" in seg)
+        assert html_lib.escape(expected) in line, line[:400]
+        # ... and so does the printed summary table, in its "vs best" column.
+        for setting in same + worse:
+            cells = next(r for r in rows_printed if r and r[0] == setting)
+            verdict = "distinguishable (" if setting in worse else "indistinguishable ("
+            assert cells[-1].startswith(verdict), cells
