@@ -9,7 +9,7 @@ learning rates 0.01/0.05/0.1/0.5 with SGD, 10 epochs, batch 16; batch sizes
 five initializers with RMSprop(0.001), 5 epochs, batch 16. Every configuration
 is trained once per seed. Prints one JSON line (in-process seconds and mean
 final test accuracy per sweep, as a sanity check that all engines learn).
-Run it through run_course_sweeps.sh, which times whole processes side by side.
+Run it through `bash benchmarks/run.sh course`, which times whole processes side by side.
 """
 
 from __future__ import annotations
