@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -195,6 +196,28 @@ class _DenseBase(BaseEstimator):
         return training_data({"x_train": x_tr, "y_train": y_tr, "x_val": x_val, "y_val": y_val},
                              task=task)
 
+    def _setup_from(self, x: np.ndarray, y: np.ndarray, task: str | Callable[[], str],
+                    seed: int | None, stratify: bool) -> _Setup:
+        """Check the settings and split off early stopping's validation rows; nothing trains.
+
+        ``task`` may be a function: it is called after the settings are checked, so a bad
+        setting is reported before what it implies for the labels.
+        """
+        config = self._train_config(x.shape[0])
+        early = self._early_stopping()
+        task = task() if callable(task) else task
+        seed = _seed_from(self.random_state) if seed is None else seed
+        data = self._setup_data(x, y, task, seed, early, stratify=stratify)
+        if early is not None:
+            config = self._train_config(data.n_train)
+        return _Setup(config, seed, data, early)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
+        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
+        self._check_sample_weight(type(self).__name__, sample_weight)
+        self._fit(self._setup(X, y))
+        return self
+
     def _finish(self, setup: _Setup, trained: _training.Trained) -> None:
         """Store a training outcome as fitted attributes (also used by GridSearchCV)."""
         self._config = setup.config
@@ -347,20 +370,8 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         """Validate data and settings; set ``n_features_in_``, ``classes_``. Nothing trains."""
         x, y = validate_data(self, X, y, dtype=np.float32)
         y_idx = self._encode_labels(y)
-        config = self._train_config(x.shape[0])
-        early = self._early_stopping()
-        task = self._task_for(len(self.classes_))
-        seed = _seed_from(self.random_state) if seed is None else seed
-        data = self._setup_data(x, y_idx, task, seed, early, stratify=True)
-        if early is not None:
-            config = self._train_config(data.n_train)
-        return _Setup(config, seed, data, early)
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseClassifier:
-        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
-        self._check_sample_weight(type(self).__name__, sample_weight)
-        self._fit(self._setup(X, y))
-        return self
+        return self._setup_from(x, y_idx, lambda: self._task_for(len(self.classes_)), seed,
+                                stratify=True)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
                     sample_weight: Any = None) -> DenseClassifier:
@@ -469,19 +480,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
         """Validate data and settings; set ``n_features_in_``, ``n_outputs_``. Nothing trains."""
         x, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
         y2 = self._targets(y, first=True)
-        config = self._train_config(x.shape[0])
-        early = self._early_stopping()
-        seed = _seed_from(self.random_state) if seed is None else seed
-        data = self._setup_data(x, y2, "regression", seed, early, stratify=False)
-        if early is not None:
-            config = self._train_config(data.n_train)
-        return _Setup(config, seed, data, early)
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseRegressor:
-        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
-        self._check_sample_weight(type(self).__name__, sample_weight)
-        self._fit(self._setup(X, y))
-        return self
+        return self._setup_from(x, y2, "regression", seed, stratify=False)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseRegressor:
         """One epoch on ``(X, y)`` from the current weights and optimizer state."""
