@@ -24,6 +24,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+#: Options several commands share, declared once.
+DataOption = Annotated[str, typer.Option(help="Dataset: a built-in name or a .csv/.parquet file.")]
+TargetOption = Annotated[str | None, typer.Option(help="Target column of a data file.")]
+
 _DEBUG = False
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gdlab.cli import app
+from gdlab.cli import DataOption, TargetOption, app
 
 _SCALES = ("standard", "minmax", "none", "course")
 
@@ -58,9 +58,8 @@ def _save_table(df: Any, path: Path) -> Path:
 
 @app.command("lr-find")
 def lr_find(
-    data: Annotated[str, typer.Option(help="Dataset: a built-in name or a .csv/.parquet file.")
-                    ] = "wine",
-    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    data: DataOption = "wine",
+    target: TargetOption = None,
     optimizer: Annotated[str, typer.Option(
         help="Optimizer(s), comma-separated, all tested at once (sgd,adam,'SGD(momentum=0.9)'); "
              "their learning rates are replaced by the test's.")] = "sgd",
@@ -137,9 +136,8 @@ def _num(v: float) -> str:
 
 @app.command()
 def landscape(
-    data: Annotated[str, typer.Option(help="Dataset: a built-in name or a .csv/.parquet file.")
-                    ] = "wine",
-    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    data: DataOption = "wine",
+    target: TargetOption = None,
     hidden: Annotated[str, typer.Option(
         help="Hidden layer sizes joined by dashes; commas compare several (0,8-5-2).")] = "0",
     activation: Annotated[str, typer.Option(help="Hidden activation(s), comma-separated.")

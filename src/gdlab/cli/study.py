@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gdlab.cli import app
+from gdlab.cli import DataOption, TargetOption, app
 
 
 def _command_line() -> str:
@@ -135,7 +135,7 @@ def study(
     data: Annotated[str | None, typer.Option(
         help="Dataset: a built-in name (wine, banknotes, moons, ...) or a .csv/.parquet file.")
     ] = None,
-    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    target: TargetOption = None,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per setting.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Run directory (default: runs/NAME-DATE-TIME).")] = None,
@@ -206,9 +206,8 @@ def _numbers(text: str, kind: type, flag: str) -> list[Any]:
 
 @app.command()
 def sweep(
-    data: Annotated[str, typer.Option(help="Dataset: a built-in name or a .csv/.parquet file.")
-                    ] = "wine",
-    target: Annotated[str | None, typer.Option(help="Target column of a data file.")] = None,
+    data: DataOption = "wine",
+    target: TargetOption = None,
     hidden: Annotated[str, typer.Option(
         help="Hidden layer sizes joined by dashes; commas sweep several (8-5-2,16-8); 0 = none."
     )] = "0",
