@@ -212,6 +212,14 @@ class _DenseBase(BaseEstimator):
             config = self._train_config(data.n_train)
         return _Setup(config, seed, data, early)
 
+    def _partial_epoch(self, config: TrainConfig, data: TrainingData, first: bool) -> Self:
+        """One partial_fit epoch: from ``random_state``'s weights, or from the current ones."""
+        if first:
+            self._start_partial(_Setup(config, _seed_from(self.random_state), data, None))
+        else:
+            self._continue(_Setup(config, self._seed, data, None))
+        return self
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
         self._check_sample_weight(type(self).__name__, sample_weight)
@@ -412,10 +420,7 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         config = self._train_config(x.shape[0])
         if first:
             self.classes_ = all_classes
-            self._start_partial(_Setup(config, _seed_from(self.random_state), data, None))
-        else:
-            self._continue(_Setup(config, self._seed, data, None))
-        return self
+        return self._partial_epoch(config, data, first)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_`` order (float64)."""
@@ -490,12 +495,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
                              reset=first)
         y2 = self._targets(y, first=first)
         data = training_data({"x_train": x, "y_train": y2}, task="regression")
-        config = self._train_config(x.shape[0])
-        if first:
-            self._start_partial(_Setup(config, _seed_from(self.random_state), data, None))
-        else:
-            self._continue(_Setup(config, self._seed, data, None))
-        return self
+        return self._partial_epoch(self._train_config(x.shape[0]), data, first)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets (float64): shape ``(n,)`` when fitted on 1-D ``y``, else ``(n, k)``."""
