@@ -169,14 +169,31 @@ class Plan:
     early_stopping: EarlyStopRule | None = None
 
     @property
-    def compiler_options(self) -> dict[str, int] | None:
-        """XLA options: small programs compile at optimization level 0 (3x faster to build)."""
-        return {"xla_backend_optimization_level": 0} if self.fast_compile else None
+    def compiler_options(self) -> dict[str, Any] | None:
+        """XLA options: small programs compile at optimization level 0 (3x faster to build).
+
+        Larger ones keep XLA's CPU matrix products out of YNNPACK fusions, which
+        ran this engine's thousands of tiny products slower (docs/design.md).
+        """
+        if self.fast_compile:
+            return {"xla_backend_optimization_level": 0}
+        return dict(_no_ynn_fusion()) or None
 
     @property
     def steps_per_epoch(self) -> int:
         """Micro-batches per epoch (the last one may be partial)."""
         return math.ceil(self.n_train / self.micro_batch)
+
+
+@lru_cache(maxsize=1)
+def _no_ynn_fusion() -> tuple[tuple[str, str], ...]:
+    """The XLA option that turns off YNNPACK fusions, if this jaxlib has it."""
+    option = (("xla_cpu_experimental_ynn_fusion_type", ""),)
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=dict(option)).lower(np.float32(0)).compile()
+    except Exception:  # an XLA without the option (older or newer than ours): keep defaults
+        return ()
+    return option
 
 
 class GroupConfig(NamedTuple):
@@ -367,9 +384,15 @@ def _with_stopping(state: GroupState) -> GroupState:
     return state._replace(stopping=es.init((), xp=jnp), best_params=state.params)
 
 
-def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[int, ...] = ()):
+#: Evaluation forward passes unroll layers with at most this many inputs
+#: (:func:`gdlab.network.unrolled_matmul`).
+UNROLL_FAN_IN = 16
+
+
+def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[int, ...] = (),
+                  unroll_fan_in: int = 0):
     logits, out, stages = _network.apply(params, x, group.network,
-                                         _chains(group, cfg.activation_index))
+                                         _chains(group, cfg.activation_index), unroll_fan_in)
     per = _losses.LOSSES[group.loss].fn(y, logits, out, group.from_logits)
     if group.metric is None:
         metric = jnp.zeros_like(per)
@@ -384,15 +407,17 @@ def fixed_sum(x: jax.Array) -> jax.Array:
     """Sum of a 1-D array in a fixed pairwise order.
 
     XLA may reorder a reduction depending on the surrounding shapes (e.g. how many
-    seeds a call holds), which changes float32 round-off; explicit halving adds
-    do not, so a model's numbers never depend on how the sweep was chunked.
+    seeds a call holds), which changes float32 round-off. Here every level adds
+    neighbouring pairs (a reduction over exactly two numbers, whose result cannot
+    depend on order), so a model's numbers never depend on how the sweep was
+    chunked. Written as reductions rather than slices, XLA keeps it vectorized:
+    halving slices of the array made evaluation several times slower.
     """
     n = x.shape[0]
     size = 1 << max(n - 1, 0).bit_length()
     x = jnp.pad(x, (0, size - n))
     while x.shape[0] > 1:
-        half = x.shape[0] // 2
-        x = x[:half] + x[half:]
+        x = x.reshape(-1, 2).sum(axis=1)
     return x[0]
 
 
@@ -428,7 +453,7 @@ def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig
 
 def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
                     taps: tuple[int, ...] = ()):
-    out = _forward_loss(group, params, x, y, cfg, taps)
+    out = _forward_loss(group, params, x, y, cfg, taps, UNROLL_FAN_IN)
     per, metric = out[0], out[1]
     n = per.shape[0]
     scores = (fixed_sum(per) / n, fixed_sum(metric) / n)

@@ -116,8 +116,24 @@ def init_params(spec: NetworkSpec, key: jax.Array) -> Params:
 ActivationChain = Sequence[Callable[[jax.Array], jax.Array]]
 
 
+def unrolled_matmul(h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``h @ kernel`` as a fixed-order chain of multiply-adds over the fan-in.
+
+    Same sum as the matrix product up to float32 round-off. For the narrow
+    layers of small networks under ``vmap`` over thousands of models, XLA fuses
+    this chain (with the bias and activation that follow) into one loop, where a
+    batch of tiny matrix products plus the transposes around them cost several
+    times more (docs/design.md, "What is still slow").
+    """
+    lead = (1,) * (h.ndim - 1)
+    z = h[..., 0:1] * kernel[0].reshape(*lead, -1)
+    for i in range(1, kernel.shape[0]):
+        z = z + h[..., i:i + 1] * kernel[i].reshape(*lead, -1)
+    return z
+
+
 def apply(params: Params, x: jax.Array, spec: NetworkSpec,
-          chains: Sequence[ActivationChain] | None = None
+          chains: Sequence[ActivationChain] | None = None, unroll_fan_in: int = 0
           ) -> tuple[jax.Array, jax.Array, list[list[jax.Array]]]:
     """Forward pass. Returns ``(logits, output, stages)``.
 
@@ -125,12 +141,16 @@ def apply(params: Params, x: jax.Array, spec: NetworkSpec,
     cross-entropy "from logits" uses), ``output`` the network's output, and
     ``stages[l]`` the list ``[x @ W + b, after activation 1, ...]`` of layer ``l``.
     ``chains`` may replace the activation functions (the engine passes
-    per-model selections); by default each layer's named chain is used.
+    per-model selections); by default each layer's named chain is used. Layers
+    with at most ``unroll_fan_in`` inputs use :func:`unrolled_matmul`.
     """
     h = x
     stages: list[list[jax.Array]] = []
     for i, (layer, p) in enumerate(zip(spec.layers, params, strict=True)):
-        z = h @ p["kernel"]
+        if p["kernel"].shape[0] <= unroll_fan_in:
+            z = unrolled_matmul(h, p["kernel"])
+        else:
+            z = h @ p["kernel"]
         if layer.use_bias:
             z = z + p["bias"][None, :]
         chain = chains[i] if chains is not None else [
