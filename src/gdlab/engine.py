@@ -357,25 +357,41 @@ def _transformation(group: GroupSpec, hp: Mapping[str, jax.Array]) -> optax.Grad
     return build_transformation(group.optimizer, hp, group.options)
 
 
-def _init_model(group: GroupSpec, key: jax.Array, cfg: GroupConfig) -> GroupState:
-    spec = group.network
+def _init_params(group: GroupSpec, cfg: GroupConfig, init_keys: jax.Array,
+                 draws: dict[tuple, jax.Array]) -> _network.Params:
+    """Initial parameters ``[seed, config, ...]`` of a group's models.
+
+    A draw depends only on the seed, the layer and the initializer (common random
+    numbers), so each is made once per seed and shared by every configuration and
+    group that uses it (``draws`` caches them while the program is traced): the
+    configurations then pick theirs by index, instead of every model evaluating
+    every candidate initializer.
+    """
+
+    def draw(layer: int, name: str, shape: tuple[int, ...], bias: bool) -> jax.Array:
+        key = (layer, name, shape, bias)
+        if key not in draws:
+            def one(k, fn=_initializers.get(name)):
+                kk, bk = _network.layer_keys(k, layer)
+                return fn(bk if bias else kk, shape)
+
+            draws[key] = jax.vmap(one)(init_keys)
+        return draws[key]
+
+    n_configs = cfg.batch_size.shape[0]
     params = []
-    for i, (layer, shapes) in enumerate(zip(spec.layers, spec.shapes(), strict=True)):
-        kk, bk = _network.layer_keys(key, i)
+    for i, (layer, shapes) in enumerate(zip(group.network.layers, group.network.shapes(),
+                                            strict=True)):
         choices = group.initializer_choices[i] if group.initializer_choices else None
-        shape = shapes["kernel"]
-        if choices is None:
-            kernel = _initializers.get(layer.kernel_initializer)(kk, shape)
-        else:
-            fns = [lambda k, f=_initializers.get(n), s=shape: f(k, s) for n in choices]
-            kernel = lax.switch(cfg.initializer_index[i], fns, kk)
-        d = {"kernel": kernel}
+        names = choices or (layer.kernel_initializer,)
+        stacked = jnp.stack([draw(i, n, shapes["kernel"], False) for n in names], axis=1)
+        index = cfg.initializer_index[:, i] if choices else jnp.zeros(n_configs, jnp.int32)
+        d = {"kernel": jnp.take(stacked, index, axis=1)}  # [seed, config, ...]
         if layer.use_bias:
-            d["bias"] = _initializers.get(layer.bias_initializer)(bk, shapes["bias"])
+            bias = draw(i, layer.bias_initializer, shapes["bias"], True)
+            d["bias"] = jnp.broadcast_to(bias[:, None], (bias.shape[0], n_configs, *bias.shape[1:]))
         params.append(d)
-    params = tuple(params)
-    opt_state = _transformation(group, cfg.optimizer).init(params)
-    return GroupState(params, opt_state, jnp.array(-1, jnp.int32))
+    return tuple(params)
 
 
 def _with_stopping(state: GroupState) -> GroupState:
@@ -466,10 +482,13 @@ def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
 def _init_states(plan: Plan, configs: tuple[GroupConfig, ...],
                  init_keys: jax.Array) -> tuple[GroupState, ...]:
     states = []
+    draws: dict[tuple, jax.Array] = {}
     for group, cfg in zip(plan.groups, configs, strict=True):
-        over_configs = jax.vmap(lambda k, c, g=group: _init_model(g, k, c), in_axes=(None, 0))
-        over_seeds = jax.vmap(over_configs, in_axes=(0, None))
-        state = over_seeds(init_keys, cfg)
+        params = _init_params(group, cfg, init_keys, draws)
+        init_opt = jax.vmap(lambda p, c, g=group: _transformation(g, c.optimizer).init(p))
+        opt_state = jax.vmap(init_opt, in_axes=(0, None))(params, cfg)
+        diverged = jnp.full((plan.n_seeds, group.n_configs), -1, jnp.int32)
+        state = GroupState(params, opt_state, diverged)
         if plan.early_stopping is not None:
             state = jax.vmap(jax.vmap(_with_stopping))(state)
         states.append(state)
