@@ -161,6 +161,85 @@ def test_shards_merge_the_same_in_any_order(chunked) -> None:
     np.testing.assert_array_equal(forwards.best_epoch, backwards.best_epoch)
 
 
+def _timed_shards(monkeypatch) -> list[tuple[int, str, float]]:
+    """Record (shard, "start" | "epoch" | "end", time) as the executor's threads run shards."""
+    events: list[tuple[int, str, float]] = []
+    run = executor.run_shard
+
+    def recording(shard, data, on_epoch=None):
+        def epoch(e):
+            events.append((shard.index, "epoch", time.perf_counter()))
+            if on_epoch is not None:
+                on_epoch(e)
+
+        events.append((shard.index, "start", time.perf_counter()))
+        try:
+            return run(shard, data, epoch)
+        finally:
+            events.append((shard.index, "end", time.perf_counter()))
+
+    monkeypatch.setattr(executor, "run_shard", recording)
+    return events
+
+
+def test_two_local_workers_train_side_by_side_with_the_numbers_of_one(chunked,
+                                                                       monkeypatch) -> None:
+    kwargs = dict(grid={"learning_rate": [0.01, 0.05], "optimizer": ["sgd", "adam"]},
+                  hidden="8-3", activation="tanh", epochs=3, seeds=6, progress=False,
+                  record_layers=(-2,), max_models_per_call=8)
+    one = gs.sweep(data(), executor=executor.LocalExecutor(workers=1), **kwargs)
+    events = _timed_shards(monkeypatch)
+    two = gs.sweep(data(), executor=executor.LocalExecutor(workers=2), **kwargs)
+    assert_same(one, two)
+    shards = sorted({i for i, _, _ in events})
+    assert len(shards) == 3
+    start = {i: t for i, kind, t in events if kind == "start"}
+    end = {i: t for i, kind, t in events if kind == "end"}
+    assert any(start[b] < end[a] and start[a] < end[b]  # two shards ran at the same time
+               for a in shards for b in shards if a < b)
+    # The first shard's program is compiled before any other shard of it starts.
+    first_epoch = min(t for i, kind, t in events if i == shards[0] and kind == "epoch")
+    assert all(start[i] >= first_epoch for i in shards[1:])
+
+
+def test_two_local_workers_report_every_epoch_once(chunked) -> None:
+    td = executor.training_data(data())
+    configs = gs.sweep_spec("s", base={"hidden": "3"}, grid={"learning_rate": [0.01, 0.1]},
+                            seeds=5).configs()
+    seen: list[tuple[int, int]] = []
+    executor.run_programs(configs, range(5), td, max_models_per_call=2, keep_params=False,
+                          progress=lambda done, total: seen.append((done, total)),
+                          executor=executor.LocalExecutor(workers=2))
+    (total,) = {total for _, total in seen}
+    assert total == 5 * configs[0].epochs  # 5 shards of one seed, every epoch counted
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+
+
+def test_a_failing_shard_stops_the_other_worker(chunked, monkeypatch) -> None:
+    events = _timed_shards(monkeypatch)
+    run = executor.run_shard
+
+    def failing(shard, data, on_epoch=None):
+        if shard.index == 1:
+            raise ValueError("shard 1 failed")
+        return run(shard, data, on_epoch)
+
+    monkeypatch.setattr(executor, "run_shard", failing)
+    with pytest.raises(ValueError, match="shard 1 failed"):
+        gs.sweep(data(), grid={"learning_rate": [0.01, 0.1]}, hidden="3", epochs=100, seeds=6,
+                 progress=False, max_models_per_call=2, executor=executor.LocalExecutor(2))
+    assert not [t for t in threading.enumerate() if t.name.startswith("gdlab-shard")]
+    assert {i for i, kind, _ in events if kind == "start"} <= {0, 2}
+    epochs = [i for i, kind, _ in events if kind == "epoch"]
+    assert 0 < epochs.count(0) < 100  # the running shard stopped at its next epoch
+
+
+def test_a_local_executor_needs_a_worker() -> None:
+    with pytest.raises(ConfigError, match="at least one worker"):
+        executor.LocalExecutor(workers=0)
+
+
 def test_a_shard_output_survives_the_disk_bit_for_bit(chunked, tmp_path) -> None:
     td = executor.training_data({"x_train": data()[0], "y_train": data()[1],
                                  "x_test": data()[2], "y_test": data()[3]})

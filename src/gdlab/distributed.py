@@ -205,7 +205,7 @@ class RayExecutor:
         return self._data[key]
 
     def run_shards(self, shards: Sequence[Shard], data: TrainingData,
-                   on_epoch: Callable[[int], None] | None = None
+                   on_epoch: Callable[[int, int], None] | None = None
                    ) -> Iterator[tuple[Shard, ShardOutput]]:
         """Submit every shard, then yield each ``(shard, output)`` as it finishes.
 

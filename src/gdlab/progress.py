@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,12 +33,14 @@ def progress_bar(description: str, enabled: bool | str = "auto",
     task = bar.add_task(description, total=None)
     start = time.perf_counter()
     state = {"started": False}
+    lock = threading.Lock()  # shards running side by side report from their own threads
 
     def update(done: int, total: int) -> None:
-        if not state["started"] and time.perf_counter() - start >= delay:
-            bar.start()
-            state["started"] = True
-        bar.update(task, completed=done, total=total)
+        with lock:
+            if not state["started"] and time.perf_counter() - start >= delay:
+                bar.start()
+                state["started"] = True
+            bar.update(task, completed=done, total=total)
 
     try:
         yield update
