@@ -237,3 +237,25 @@ def test_noise_scale_equals_a_brute_force_computation(arrays) -> None:
     np.testing.assert_allclose(np.asarray(hist[0]["grad_var_trace"])[0, 0, 0], trace, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(hist[0]["noise_scale"])[0, 0, 0],
                                trace / (mean @ mean), rtol=1e-4)
+
+
+@pytest.mark.parametrize("rows", [11, 96, 412])
+@pytest.mark.parametrize("level", [0, 3])
+def test_fixed_sum_does_not_depend_on_how_many_models_share_the_call(rows, level) -> None:
+    """The same row of numbers sums to the same bits whatever batch of models holds it.
+
+    XLA's own reductions do not promise this (on this XLA, a plain sum of these
+    rows changes in its last bit with the batch shape); shards of different sizes
+    rely on it.
+    """
+    row = np.random.default_rng(rows).normal(size=rows).astype(np.float32) * 10
+    options = {"xla_backend_optimization_level": level}
+    one = np.asarray(jax.jit(lambda v: engine.fixed_sum(jnp.log1p(jnp.exp(v)), -1),
+                             compiler_options=options)(row[None, None]))
+    for seeds, configs in [(2, 7), (3, 50), (13, 200), (50, 1)]:
+        batch = np.broadcast_to(row, (seeds, configs, rows))
+        out = jax.jit(lambda v: engine.fixed_sum(jnp.log1p(jnp.exp(v)), -1),
+                      compiler_options=options)(batch)
+        np.testing.assert_array_equal(np.asarray(out), np.broadcast_to(one, (seeds, configs)))
+    np.testing.assert_allclose(one[0, 0], np.sum(np.log1p(np.exp(row.astype(np.float64)))),
+                               rtol=1e-5)

@@ -419,22 +419,28 @@ def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[
     return per, metric
 
 
-def fixed_sum(x: jax.Array) -> jax.Array:
-    """Sum of a 1-D array in a fixed pairwise order.
+#: Sums over at most this many terms are one fused chain of adds; longer ones a loop.
+_CHAIN_TERMS = 64
 
-    XLA may reorder a reduction depending on the surrounding shapes (e.g. how many
-    seeds a call holds), which changes float32 round-off. Here every level adds
-    neighbouring pairs (a reduction over exactly two numbers, whose result cannot
-    depend on order), so a model's numbers never depend on how the sweep was
-    chunked. Written as reductions rather than slices, XLA keeps it vectorized:
-    halving slices of the array made evaluation several times slower.
+
+def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
+    """Sum over ``axis`` in a fixed order: ``x[0] + x[1] + ...``, elementwise over the rest.
+
+    XLA orders the terms of its own reductions by the shape of the whole array
+    (how many seeds and configurations a call holds), which changes float32
+    round-off; a chain of elementwise adds has one order, so a model's numbers
+    never depend on how a sweep was cut. Call it on batched arrays (outside
+    ``vmap``), where the chain's terms are contiguous slices.
     """
-    n = x.shape[0]
-    size = 1 << max(n - 1, 0).bit_length()
-    x = jnp.pad(x, (0, size - n))
-    while x.shape[0] > 1:
-        x = x.reshape(-1, 2).sum(axis=1)
-    return x[0]
+    t = jnp.moveaxis(x, axis, 0)
+    if t.shape[0] == 0:
+        return jnp.zeros(t.shape[1:], t.dtype)
+    if t.shape[0] <= _CHAIN_TERMS:
+        total = t[0]
+        for i in range(1, t.shape[0]):
+            total = total + t[i]
+        return total
+    return lax.scan(lambda acc, row: (acc + row, None), t[0], t[1:])[0]
 
 
 def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig) -> jax.Array:
@@ -467,13 +473,16 @@ def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig
     return trace / sq, sq, trace
 
 
-def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
-                    taps: tuple[int, ...] = ()):
-    out = _forward_loss(group, params, x, y, cfg, taps, UNROLL_FAN_IN)
-    per, metric = out[0], out[1]
+def _evaluate_rows(group: GroupSpec, params, x, y, cfg: GroupConfig,
+                   taps: tuple[int, ...] = ()):
+    """Per-row loss and metric (and tapped layers) of one network on ``x``."""
+    return _forward_loss(group, params, x, y, cfg, taps, UNROLL_FAN_IN)
+
+
+def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig):
+    per, metric = _evaluate_rows(group, params, x, y, cfg)
     n = per.shape[0]
-    scores = (fixed_sum(per) / n, fixed_sum(metric) / n)
-    return (*scores, out[2]) if taps else scores
+    return fixed_sum(per) / n, fixed_sum(metric) / n
 
 
 # ------------------------------------------------------------------- programs
@@ -510,16 +519,20 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
-    def model_step(group, state, sums, acc, cfg, xb, yb, mask, i, e):
-        params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
-        loss_sum, metric_sum = sums
-
+    def model_grads(group, params, cfg, xb, yb, mask):
         def objective(p):
             per, metric = _forward_loss(group, p, xb, yb, cfg)
-            return (fixed_sum(jnp.where(mask, per, 0.0)),
-                    fixed_sum(jnp.where(mask, metric, 0.0)))
+            per, metric = jnp.where(mask, per, 0.0), jnp.where(mask, metric, 0.0)
+            # The gradient of a sum is the same in any order; the reported sums are
+            # taken in a fixed order from the rows (fixed_sum, outside vmap).
+            return jnp.sum(per), (per, metric)
 
-        (lsum, msum), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        return rows, grads
+
+    def model_step(group, state, sums, acc, cfg, lsum, msum, grads, mask, i, e):
+        params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
+        loss_sum, metric_sum = sums
         count = jnp.sum(mask).astype(jnp.float32)
         if plan.accumulate and group.accumulate:
             acc_g, acc_n = acc
@@ -579,14 +592,19 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             out = []
             for g, group in enumerate(plan.groups):
                 yb = data.y[g][idx]
+                grad = jax.vmap(lambda p, c, x, y, grp=group: model_grads(grp, p, c, x, y, mask),
+                                in_axes=(0, 0, None, None))
+                grad = jax.vmap(grad, in_axes=(0, None, 0, 0))
+                (per, metric), grads = grad(states[g].params, configs[g], xb, yb)
                 step = jax.vmap(
-                    lambda s, sm, a, c, x, y, grp=group: model_step(
-                        grp, s, sm, a, c, x, y, mask, i, e
+                    lambda s, sm, a, c, ls, ms, gr, grp=group: model_step(
+                        grp, s, sm, a, c, ls, ms, gr, mask, i, e
                     ),
-                    in_axes=(0, 0, 0, 0, None, None),
+                    in_axes=(0, 0, 0, 0, 0, 0, 0),
                 )
-                step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0))
-                out.append(step(states[g], sums[g], accs[g], configs[g], xb, yb))
+                step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0, 0))
+                out.append(step(states[g], sums[g], accs[g], configs[g],
+                                fixed_sum(per, -1), fixed_sum(metric, -1), grads))
             carry = (tuple(o[0] for o in out), tuple(o[1] for o in out),
                      tuple(o[2] for o in out))
             return carry, (tuple(o[3] for o in out) if plan.record_steps else None)
@@ -610,7 +628,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             for k, (prefix, _) in enumerate(plan.eval_sets):
                 taps = group_taps if k == plan.tap_eval_set else ()
                 ev = jax.vmap(
-                    lambda p, c, x, y, grp=group, t=taps: _evaluate_model(grp, p, x, y, c, t),
+                    lambda p, c, x, y, grp=group, t=taps: _evaluate_rows(grp, p, x, y, c, t),
                     in_axes=(0, 0, None, None),
                 )
                 ev = jax.vmap(ev, in_axes=(0, None, 0, None))
@@ -618,9 +636,10 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                 # products then have the same shapes however many seeds a call holds.
                 xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
                 out = ev(st.params, cfg, xe, data.eval_y[k][g])
-                h[f"{prefix}loss"] = out[0]
+                rows = out[0].shape[-1]
+                h[f"{prefix}loss"] = fixed_sum(out[0], -1) / rows
                 if group.metric is not None:
-                    h[f"{prefix}accuracy"] = out[1]
+                    h[f"{prefix}accuracy"] = fixed_sum(out[1], -1) / rows
                 for layer, acts in zip(taps, out[2] if taps else (), strict=True):
                     tapped[f"tap_{layer}"] = jnp.where(valid[:, :, None, None], acts, jnp.nan)
             if plan.noise_rows:
