@@ -419,8 +419,8 @@ def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[
     return per, metric
 
 
-#: Sums over at most this many terms are one fused chain of adds; longer ones a loop.
-_CHAIN_TERMS = 64
+#: Sums run as one fused chain of adds over blocks of this many terms.
+_CHAIN_TERMS = 32
 
 
 def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
@@ -430,17 +430,25 @@ def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
     (how many seeds and configurations a call holds), which changes float32
     round-off; a chain of elementwise adds has one order, so a model's numbers
     never depend on how a sweep was cut. Call it on batched arrays (outside
-    ``vmap``), where the chain's terms are contiguous slices.
+    ``vmap``), where the chain's terms are contiguous slices. Long sums loop over
+    blocks of :data:`_CHAIN_TERMS` terms (the same order).
     """
     t = jnp.moveaxis(x, axis, 0)
-    if t.shape[0] == 0:
+    n = t.shape[0]
+    if n == 0:
         return jnp.zeros(t.shape[1:], t.dtype)
-    if t.shape[0] <= _CHAIN_TERMS:
-        total = t[0]
-        for i in range(1, t.shape[0]):
-            total = total + t[i]
+
+    def chain(total, block):
+        for i in range(block.shape[0]):
+            total = block[i] if total is None else total + block[i]
         return total
-    return lax.scan(lambda acc, row: (acc + row, None), t[0], t[1:])[0]
+
+    if n <= _CHAIN_TERMS:
+        return chain(None, t)
+    whole = n // _CHAIN_TERMS * _CHAIN_TERMS
+    blocks = t[:whole].reshape(-1, _CHAIN_TERMS, *t.shape[1:])
+    total = lax.scan(lambda acc, b: (chain(acc, b), None), chain(None, blocks[0]), blocks[1:])[0]
+    return chain(total, t[whole:])
 
 
 def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig) -> jax.Array:
