@@ -47,7 +47,9 @@ case "${1:-course}" in
     peers
     for i in $(seq "$REPEATS"); do
       cache=$(mktemp -d)
-      timed "gdlab-10k" env XDG_CACHE_HOME="$cache" \
+      timed "gdlab-10k-cold" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
+        uv run --locked --no-sync python benchmarks/large_grid.py --engine gdlab --data "$DATA"
+      timed "gdlab-10k-warm" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
         uv run --locked --no-sync python benchmarks/large_grid.py --engine gdlab --data "$DATA"
       rm -rf "$cache"
       timed "torch-loop" "$PEERS/bin/python" benchmarks/large_grid.py --engine torch \

@@ -43,6 +43,7 @@ from gdlab.specs import TASKS, TrainConfig
 from gdlab.validation import as_features, as_targets
 
 #: Peak-memory budget for one program call, in bytes (the seed chunk is sized from it).
+#: :class:`LocalExecutor` runs up to two calls at once.
 DEFAULT_MEMORY_BUDGET = 1 << 30
 
 #: About this much estimated arithmetic (:func:`gdlab.engine.estimated_flops`) per shard:
