@@ -429,7 +429,7 @@ def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
     XLA orders the terms of its own reductions by the shape of the whole array
     (how many seeds and configurations a call holds), which changes float32
     round-off; a chain of elementwise adds has one order, so a model's numbers
-    never depend on how a sweep was cut. Call it on batched arrays (outside
+    never depend on how a sweep was cut. It is fastest on batched arrays (outside
     ``vmap``), where the chain's terms are contiguous slices. Long sums loop over
     blocks of :data:`_CHAIN_TERMS` terms (the same order).
     """
