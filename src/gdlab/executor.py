@@ -814,7 +814,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     timings = {"compile_and_run_s": 0.0}
     keys: dict[int, str] = {}
     pending: list[Shard] = []
-    done = [0, 0]  # epochs of finished shards, epochs of the running one
+    done = [0]  # epochs of finished shards (those still running: `running` below)
     if shard_store is not None:
         fingerprint = data_fingerprint(data)
         for shard in shards:

@@ -123,7 +123,7 @@ def unrolled_matmul(h: jax.Array, kernel: jax.Array) -> jax.Array:
     layers of small networks under ``vmap`` over thousands of models, XLA fuses
     this chain (with the bias and activation that follow) into one loop, where a
     batch of tiny matrix products plus the transposes around them cost several
-    times more (docs/design.md, "What is still slow").
+    times more (docs/design.md, "What made the large grid fast").
     """
     lead = (1,) * (h.ndim - 1)
     z = h[..., 0:1] * kernel[0].reshape(*lead, -1)
