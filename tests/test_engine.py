@@ -259,3 +259,37 @@ def test_fixed_sum_does_not_depend_on_how_many_models_share_the_call(rows, level
         np.testing.assert_array_equal(np.asarray(out), np.broadcast_to(one, (seeds, configs)))
     np.testing.assert_allclose(one[0, 0], np.sum(np.log1p(np.exp(row.astype(np.float64)))),
                                rtol=1e-5)
+
+
+def test_flat_state_round_trip_keeps_every_slot() -> None:
+    params = ({"kernel": jnp.arange(2 * 3 * 4 * 3.0).reshape(2, 3, 4, 3),
+               "bias": jnp.ones((2, 3, 3))},
+              {"kernel": -jnp.ones((2, 3, 3, 1))})
+    tx = parse_optimizer("Adam(learning_rate=0.01)").transformation()
+    opt = jax.vmap(jax.vmap(tx.init))(params)
+    opt = jax.tree.map(lambda a: a + 1.5, opt)  # slots and step counter all non-zero
+    state = engine.GroupState(params, opt, jnp.full((2, 3), -1, jnp.int32))
+    flat = engine._flatten_state(state)
+    assert flat.params.shape == (2, 3, 4 * 3 + 3 + 3)
+    slots = [a for a in jax.tree.leaves(flat.opt_state) if a.ndim == 3]
+    assert len(slots) >= 2 and all(a.shape == flat.params.shape for a in slots)
+    back = engine._unflatten_state(flat, state)
+    assert jax.tree.structure(back) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("opt", ["Adam(learning_rate=0.05)", "RMSprop(learning_rate=0.01)",
+                                 "SGD(learning_rate=0.1, momentum=0.9, weight_decay=0.01)"])
+def test_flat_parameters_train_as_the_layers_arrays(arrays, opt, monkeypatch) -> None:
+    state, hist = run(arrays, [opt], [16], [3])
+    monkeypatch.setattr(engine, "_flattens", lambda group: False)
+    engine.train_program.cache_clear()
+    try:
+        tree_state, tree_hist = run(arrays, [opt], [16], [3])
+    finally:
+        engine.train_program.cache_clear()
+    for key in hist:
+        np.testing.assert_allclose(hist[key], tree_hist[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(tree_state), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

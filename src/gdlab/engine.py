@@ -340,6 +340,64 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def _flattens(group: GroupSpec) -> bool:
+    """Whether a group's models train on one flat parameter vector each.
+
+    One vector per model turns the optimizer's update, the finiteness check and
+    the frozen-model selects into one fused kernel instead of one per parameter
+    array (docs/design.md). Clipping by a norm is per variable (``clipnorm``) or
+    sums variables in their order (``global_clipnorm``), so those keep the tree.
+    """
+    return not {"clipnorm", "global_clipnorm"} & set(group.options)
+
+
+def _flatten_models(tree: Any, lead: int = 2) -> jax.Array:
+    """A params-like tree with ``lead`` model axes -> one ``[*models, n]`` array."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.concatenate([a.reshape(*a.shape[:lead], -1) for a in leaves], axis=-1)
+
+
+def _unflatten_models(flat: jax.Array, like: Any, lead: int = 2) -> Any:
+    """The inverse of :func:`_flatten_models`; ``like`` gives the tree and trailing shapes."""
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    out, start = [], 0
+    for a in leaves:
+        shape = a.shape[lead:]
+        size = math.prod(shape)
+        piece = lax.slice_in_dim(flat, start, start + size, axis=flat.ndim - 1)
+        out.append(piece.reshape(*flat.shape[:flat.ndim - 1], *shape))
+        start += size
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _split_slots(opt_state: Any, params: Any) -> tuple[list[Any], Any, list[bool]]:
+    """An optimizer state's parts: subtrees shaped like ``params`` (slots) and the rest."""
+    pdef = jax.tree_util.tree_structure(params)
+
+    def is_slot(x: Any) -> bool:
+        return jax.tree_util.tree_structure(x) == pdef
+
+    parts, outer = jax.tree_util.tree_flatten(opt_state, is_leaf=is_slot)
+    return parts, outer, [is_slot(x) for x in parts]
+
+
+def _flatten_state(state: GroupState) -> GroupState:
+    """Parameters and optimizer slots as ``[seed, config, n]`` vectors."""
+    parts, outer, slots = _split_slots(state.opt_state, state.params)
+    opt = outer.unflatten([_flatten_models(x) if s else x
+                           for x, s in zip(parts, slots, strict=True)])
+    return state._replace(params=_flatten_models(state.params), opt_state=opt)
+
+
+def _unflatten_state(state: GroupState, like: GroupState) -> GroupState:
+    """The inverse of :func:`_flatten_state`; ``like`` is the state before flattening."""
+    parts, outer, slots = _split_slots(like.opt_state, like.params)
+    flat_parts = outer.flatten_up_to(state.opt_state)
+    opt = outer.unflatten([_unflatten_models(f, x) if s else f
+                           for f, x, s in zip(flat_parts, parts, slots, strict=True)])
+    return state._replace(params=_unflatten_models(state.params, like.params), opt_state=opt)
+
+
 def _chains(group: GroupSpec, activation_index: jax.Array) -> list[list[Callable]]:
     chains = []
     for layer_i, layer in enumerate(group.network.layers):
@@ -527,7 +585,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
-    def model_grads(group, params, cfg, xb, yb, mask):
+    def model_grads(group, params, cfg, xb, yb, mask, like=None):
         def objective(p):
             per, metric = _forward_loss(group, p, xb, yb, cfg)
             per, metric = jnp.where(mask, per, 0.0), jnp.where(mask, metric, 0.0)
@@ -535,8 +593,14 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             # taken in a fixed order from the rows (fixed_sum, outside vmap).
             return jnp.sum(per), (per, metric)
 
-        (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(params)
-        return rows, grads
+        if like is None:
+            (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            return rows, grads
+        # Differentiate the layers' own arrays and concatenate: a gradient taken
+        # through the slices of the flat vector pads and adds every piece.
+        tree = _unflatten_models(params, like, lead=0)
+        (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(tree)
+        return rows, _flatten_models(grads, lead=0)
 
     def model_step(group, state, sums, acc, cfg, lsum, msum, grads, mask, i, e):
         params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
@@ -582,6 +646,12 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
     def epoch_body(states, local_e):
         e = epoch_offset + local_e
         perm = permutation(e)
+        tree_states = states
+        flat = tuple(_flattens(g) for g in plan.groups)
+        # One model's parameter shapes, to cut its flat vector back into layers.
+        likes = tuple(tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[2:], a.dtype), s.params)
+                      if f else None for s, f in zip(states, flat, strict=True))
+        states = tuple(_flatten_state(s) if f else s for s, f in zip(states, flat, strict=True))
         sums = tuple(
             (jnp.zeros((plan.n_seeds, g.n_configs)), jnp.zeros((plan.n_seeds, g.n_configs)))
             for g in plan.groups
@@ -600,7 +670,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             out = []
             for g, group in enumerate(plan.groups):
                 yb = data.y[g][idx]
-                grad = jax.vmap(lambda p, c, x, y, grp=group: model_grads(grp, p, c, x, y, mask),
+                grad = jax.vmap(lambda p, c, x, y, grp=group, lk=likes[g]: model_grads(
+                    grp, p, c, x, y, mask, lk),
                                 in_axes=(0, 0, None, None))
                 grad = jax.vmap(grad, in_axes=(0, None, 0, 0))
                 (per, metric), grads = grad(states[g].params, configs[g], xb, yb)
@@ -619,6 +690,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
         (states, sums, _), step_losses = lax.scan(step_body, (states, sums, accs),
                                                   jnp.arange(steps))
+        states = tuple(_unflatten_state(s, t) if f else s
+                       for s, t, f in zip(states, tree_states, flat, strict=True))
 
         history = []
         for g, group in enumerate(plan.groups):
