@@ -108,10 +108,14 @@ def _compiled_programs(fn) -> list[str]:
     handler.emit = records.append
     logger = logging.getLogger("jax")
     logger.addHandler(handler)
+    # The global setting, not the thread-local context manager: programs are built
+    # in a helper thread too.
+    before = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
     try:
-        with jax.log_compiles(True):
-            fn()
+        fn()
     finally:
+        jax.config.update("jax_log_compiles", before)
         logger.removeHandler(handler)
     return [r.getMessage().split()[1] for r in records if r.getMessage().startswith("Compiling ")]
 

@@ -37,6 +37,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -813,7 +814,14 @@ def fit_program(plan: Plan) -> Callable:
     def run(configs, data, seeds, on_epoch: Callable[[int], None] | None = None):
         # On the device once: NumPy inputs would be copied again at every epoch's call.
         configs, data = jax.device_put(configs), jax.device_put(data)
-        states, keys = init(configs, seeds)
+        # The training program is built while the initial states are: it needs only
+        # their shapes, and the two builds then share the cores (docs/design.md).
+        shapes = jax.eval_shape(init, configs, seeds)
+        with ThreadPoolExecutor(1, thread_name_prefix="gdlab-build") as pool:
+            built = pool.submit(lambda: step.lower(shapes[0], configs, data, shapes[1],
+                                                   np.int32(0)).compile())
+            states, keys = init(configs, seeds)
+            built.result()
         epochs = []
         for e in range(plan.n_epochs):
             states, history = step(states, configs, data, keys, np.int32(e))
