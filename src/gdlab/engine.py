@@ -174,11 +174,13 @@ class Plan:
         """XLA options: small programs compile at optimization level 0 (3x faster to build).
 
         Larger ones keep XLA's CPU matrix products out of YNNPACK fusions, which
-        ran this engine's thousands of tiny products slower (docs/design.md).
+        ran this engine's thousands of tiny products slower, and schedule kernels
+        one after another rather than for concurrency: a program's shards already
+        run side by side (docs/design.md).
         """
         if self.fast_compile:
             return {"xla_backend_optimization_level": 0}
-        return dict(_no_ynn_fusion()) or None
+        return dict(_cpu_options()) or None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -186,15 +188,26 @@ class Plan:
         return math.ceil(self.n_train / self.micro_batch)
 
 
+#: XLA CPU options for training programs (:attr:`Plan.compiler_options`).
+_CPU_OPTIONS = (("xla_cpu_experimental_ynn_fusion_type", ""),
+                ("xla_cpu_enable_concurrency_optimized_scheduler", False))
+
+
 @lru_cache(maxsize=1)
-def _no_ynn_fusion() -> tuple[tuple[str, str], ...]:
-    """The XLA option that turns off YNNPACK fusions, if this jaxlib has it."""
-    option = (("xla_cpu_experimental_ynn_fusion_type", ""),)
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=dict(option)).lower(np.float32(0)).compile()
-    except Exception:  # an XLA without the option (older or newer than ours): keep defaults
-        return ()
-    return option
+def _cpu_options() -> tuple[tuple[str, Any], ...]:
+    """Those of :data:`_CPU_OPTIONS` this jaxlib's XLA knows (tried on a tiny program)."""
+
+    def accepted(options: tuple[tuple[str, Any], ...]) -> bool:
+        try:
+            jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(
+                np.float32(0)).compile()
+        except Exception:  # an XLA older or newer than ours: keep its defaults
+            return False
+        return True
+
+    if accepted(_CPU_OPTIONS):
+        return _CPU_OPTIONS
+    return tuple(o for o in _CPU_OPTIONS if accepted((o,)))
 
 
 class GroupConfig(NamedTuple):
@@ -809,19 +822,24 @@ def fit_program(plan: Plan) -> Callable:
     ``[plan.n_epochs, seeds, configs]``.
     """
     init = init_program(plan)
-    step = train_program(dataclasses.replace(plan, n_epochs=1))
+    step_plan = dataclasses.replace(plan, n_epochs=1)
 
     def run(configs, data, seeds, on_epoch: Callable[[int], None] | None = None):
         # On the device once: NumPy inputs would be copied again at every epoch's call.
         configs, data = jax.device_put(configs), jax.device_put(data)
+        shapes = jax.eval_shape(init, configs, seeds)
+
+        def build() -> Callable:
+            step = train_program(step_plan)
+            step.lower(shapes[0], configs, data, shapes[1], np.int32(0)).compile()
+            return step
+
         # The training program is built while the initial states are: it needs only
         # their shapes, and the two builds then share the cores (docs/design.md).
-        shapes = jax.eval_shape(init, configs, seeds)
         with ThreadPoolExecutor(1, thread_name_prefix="gdlab-build") as pool:
-            built = pool.submit(lambda: step.lower(shapes[0], configs, data, shapes[1],
-                                                   np.int32(0)).compile())
+            built = pool.submit(build)
             states, keys = init(configs, seeds)
-            built.result()
+            step = built.result()
         epochs = []
         for e in range(plan.n_epochs):
             states, history = step(states, configs, data, keys, np.int32(e))
