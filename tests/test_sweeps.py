@@ -250,6 +250,21 @@ def test_recorded_layers_equal_the_final_weights_forward_pass(data) -> None:
                  progress=False)
 
 
+def test_groups_scored_together_record_each_models_own_layers(data) -> None:
+    # Three optimizer groups with one network are evaluated as one batch of models.
+    r = gs.sweep(data, grid={"optimizer": ["adam", "sgd", "rmsprop"]}, hidden="3", epochs=2,
+                 seeds=2, record_layers=(0,), progress=False)
+    assert r.spec.n_configs == 3 and r.meta["programs"] == 1
+    x_test, y_test = data[2], data[3]
+    for c in range(3):
+        p = jax.tree.map(lambda a: a[0], r.params[c])  # seed index 0
+        h = np.maximum(x_test @ p[0]["kernel"] + p[0]["bias"], 0)
+        np.testing.assert_allclose(r.taps[0][c][-1, 0], h, rtol=1e-5, atol=1e-6)
+        out = 1 / (1 + np.exp(-(h @ p[1]["kernel"] + p[1]["bias"])))
+        accuracy = np.mean((out[:, 0] > 0.5) == (np.ravel(y_test) > 0.5))
+        np.testing.assert_allclose(r.history["test_accuracy"][-1, 0, c], accuracy, atol=1e-6)
+
+
 def test_step_losses_and_noise_scale_come_back_per_configuration(data) -> None:
     r = gs.sweep(data, grid={"learning_rate": [0.01, 0.1]}, optimizer="sgd", batch_size=10,
                  epochs=2, seeds=2, record_steps=True, noise_rows=32, progress=False)

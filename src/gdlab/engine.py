@@ -707,6 +707,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         states = tuple(_unflatten_state(s, t) if f else s
                        for s, t, f in zip(states, tree_states, flat, strict=True))
 
+        scores = _score_eval_sets(plan, states, configs, data)
         history = []
         for g, group in enumerate(plan.groups):
             cfg, st = configs[g], states[g]
@@ -718,24 +719,12 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             if group.metric is not None:
                 h["accuracy"] = sums[g][1] / n
             tapped = {}
-            n_layers = len(group.network.layers)
-            group_taps = tuple(t for t in plan.tap_layers if -n_layers <= t < n_layers)
             for k, (prefix, _) in enumerate(plan.eval_sets):
-                taps = group_taps if k == plan.tap_eval_set else ()
-                ev = jax.vmap(
-                    lambda p, c, x, y, grp=group, t=taps: _evaluate_rows(grp, p, x, y, c, t),
-                    in_axes=(0, 0, None, None),
-                )
-                ev = jax.vmap(ev, in_axes=(0, None, 0, None))
-                # One copy of the inputs per seed, as in training: each seed's matrix
-                # products then have the same shapes however many seeds a call holds.
-                xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
-                out = ev(st.params, cfg, xe, data.eval_y[k][g])
-                rows = out[0].shape[-1]
-                h[f"{prefix}loss"] = fixed_sum(out[0], -1) / rows
+                loss, metric, taps = scores[g][k]
+                h[f"{prefix}loss"] = loss
                 if group.metric is not None:
-                    h[f"{prefix}accuracy"] = fixed_sum(out[1], -1) / rows
-                for layer, acts in zip(taps, out[2] if taps else (), strict=True):
+                    h[f"{prefix}accuracy"] = metric
+                for layer, acts in taps.items():
                     tapped[f"tap_{layer}"] = jnp.where(valid[:, :, None, None], acts, jnp.nan)
             if plan.noise_rows:
                 k_rows = min(plan.noise_rows, n)
@@ -755,6 +744,56 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
     states, history = lax.scan(epoch_body, states, jnp.arange(plan.n_epochs))
     return states, history
+
+
+def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...],
+                     configs: tuple[GroupConfig, ...], data: Data
+                     ) -> list[list[tuple[jax.Array, jax.Array | None, dict[int, jax.Array]]]]:
+    """Every model's mean loss and metric (and tapped layers) on each evaluation set.
+
+    Groups that differ only in their optimizer are scored together, as one batch
+    of models: the same numbers (each model's forward pass and sums are its own),
+    with one set of kernels instead of one per group. ``out[g][k]`` is group
+    ``g``'s ``(loss, metric, {layer: activations})`` on set ``k``.
+    """
+    families: dict[tuple, list[int]] = {}
+    for g, group in enumerate(plan.groups):
+        key = (group.network, group.loss, group.metric, group.activation_choices,
+               group.from_logits)
+        families.setdefault(key, []).append(g)
+    out: list[list[Any]] = [[None] * len(plan.eval_sets) for _ in plan.groups]
+    for members in families.values():
+        group = plan.groups[members[0]]
+
+        params = tree_map(lambda *a: jnp.concatenate(a, axis=1),
+                          *(states[g].params for g in members))
+        # Only the activation choice matters to a forward pass.
+        act = jnp.concatenate([configs[g].activation_index for g in members])
+        cfg = configs[members[0]]._replace(optimizer={}, batch_size=act[:, 0], epochs=act[:, 0],
+                                           activation_index=act, initializer_index=act,
+                                           lr_growth=None)
+        n_layers = len(group.network.layers)
+        group_taps = tuple(t for t in plan.tap_layers if -n_layers <= t < n_layers)
+        for k in range(len(plan.eval_sets)):
+            taps = group_taps if k == plan.tap_eval_set else ()
+            ev = jax.vmap(lambda p, c, x, y, t=taps, grp=group: _evaluate_rows(grp, p, x, y, c, t),
+                          in_axes=(0, 0, None, None))
+            ev = jax.vmap(ev, in_axes=(0, None, 0, None))
+            # One copy of the inputs per seed, as in training: each seed's matrix
+            # products then have the same shapes however many seeds a call holds.
+            xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
+            rows_out = ev(params, cfg, xe, data.eval_y[k][members[0]])
+            rows = rows_out[0].shape[-1]
+            loss = fixed_sum(rows_out[0], -1) / rows
+            metric = fixed_sum(rows_out[1], -1) / rows if group.metric is not None else None
+            start = 0
+            for g in members:
+                part = slice(start, start + plan.groups[g].n_configs)
+                start = part.stop
+                out[g][k] = (loss[:, part], None if metric is None else metric[:, part],
+                             {layer: acts[:, part] for layer, acts in
+                              zip(taps, rows_out[2] if taps else (), strict=True)})
+    return out
 
 
 def _where_models(mask: jax.Array, new: Any, old: Any) -> Any:
