@@ -151,6 +151,12 @@ class Plan:
     ``noise_rows = k``, the gradient noise scale is measured at each epoch end on
     the first ``k`` training rows (``noise_scale``, ``grad_sq_norm``,
     ``grad_var_trace``, each ``[epochs, seeds, configs]``).
+
+    With ``flat_state``, :func:`init_program` makes and :func:`train_program`
+    takes and returns states whose parameters and optimizer slots are one
+    ``[seed, config, n]`` vector per model (groups that :func:`_flattens`), so a
+    program called once per epoch does not cut them up and join them again at
+    every call; :func:`fit_program` uses it and returns the layers' arrays.
     """
 
     groups: tuple[GroupSpec, ...]
@@ -168,6 +174,7 @@ class Plan:
     record_steps: bool = False
     noise_rows: int = 0
     early_stopping: EarlyStopRule | None = None
+    flat_state: bool = False
 
     @property
     def compiler_options(self) -> dict[str, Any] | None:
@@ -372,13 +379,14 @@ def _flatten_models(tree: Any, lead: int = 2) -> jax.Array:
 
 
 def _unflatten_models(flat: jax.Array, like: Any, lead: int = 2) -> Any:
-    """The inverse of :func:`_flatten_models`; ``like`` gives the tree and trailing shapes."""
+    """The inverse of :func:`_flatten_models`; ``like`` gives the tree and, after its
+    first ``lead`` axes, each leaf's shape (``flat`` may have any model axes)."""
     leaves, treedef = jax.tree_util.tree_flatten(like)
     out, start = [], 0
     for a in leaves:
         shape = a.shape[lead:]
         size = math.prod(shape)
-        piece = lax.slice_in_dim(flat, start, start + size, axis=flat.ndim - 1)
+        piece = flat[..., start:start + size]  # NumPy or JAX: a host copy unflattens too
         out.append(piece.reshape(*flat.shape[:flat.ndim - 1], *shape))
         start += size
     return jax.tree_util.tree_unflatten(treedef, out)
@@ -400,7 +408,10 @@ def _flatten_state(state: GroupState) -> GroupState:
     parts, outer, slots = _split_slots(state.opt_state, state.params)
     opt = outer.unflatten([_flatten_models(x) if s else x
                            for x, s in zip(parts, slots, strict=True)])
-    return state._replace(params=_flatten_models(state.params), opt_state=opt)
+    out = state._replace(params=_flatten_models(state.params), opt_state=opt)
+    if state.best_params is not None:
+        out = out._replace(best_params=_flatten_models(state.best_params))
+    return out
 
 
 def _unflatten_state(state: GroupState, like: GroupState) -> GroupState:
@@ -409,7 +420,16 @@ def _unflatten_state(state: GroupState, like: GroupState) -> GroupState:
     flat_parts = outer.flatten_up_to(state.opt_state)
     opt = outer.unflatten([_unflatten_models(f, x) if s else f
                            for f, x, s in zip(flat_parts, parts, slots, strict=True)])
-    return state._replace(params=_unflatten_models(state.params, like.params), opt_state=opt)
+    out = state._replace(params=_unflatten_models(state.params, like.params), opt_state=opt)
+    if state.best_params is not None:
+        out = out._replace(best_params=_unflatten_models(state.best_params, like.params))
+    return out
+
+
+def _model_like(group: GroupSpec) -> Any:
+    """One model's parameter shapes, as a tree (to cut a flat vector into layers)."""
+    return tuple({name: jax.ShapeDtypeStruct(shape, jnp.float32) for name, shape in d.items()}
+                 for d in group.network.shapes())
 
 
 def _chains(group: GroupSpec, activation_index: jax.Array) -> list[list[Callable]]:
@@ -662,10 +682,10 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         perm = permutation(e)
         tree_states = states
         flat = tuple(_flattens(g) for g in plan.groups)
-        # One model's parameter shapes, to cut its flat vector back into layers.
-        likes = tuple(tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[2:], a.dtype), s.params)
-                      if f else None for s, f in zip(states, flat, strict=True))
-        states = tuple(_flatten_state(s) if f else s for s, f in zip(states, flat, strict=True))
+        likes = tuple(_model_like(g) if f else None for g, f in zip(plan.groups, flat, strict=True))
+        if not plan.flat_state:
+            states = tuple(_flatten_state(s) if f else s
+                           for s, f in zip(states, flat, strict=True))
         sums = tuple(
             (jnp.zeros((plan.n_seeds, g.n_configs)), jnp.zeros((plan.n_seeds, g.n_configs)))
             for g in plan.groups
@@ -704,10 +724,15 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
         (states, sums, _), step_losses = lax.scan(step_body, (states, sums, accs),
                                                   jnp.arange(steps))
-        states = tuple(_unflatten_state(s, t) if f else s
-                       for s, t, f in zip(states, tree_states, flat, strict=True))
+        if not plan.flat_state:
+            states = tuple(_unflatten_state(s, t) if f else s
+                           for s, t, f in zip(states, tree_states, flat, strict=True))
+            likes = (None,) * len(states)
+        # The layers' arrays, for evaluation and diagnostics (slices of flat vectors).
+        layers = tuple(s.params if lk is None else _unflatten_models(s.params, lk, lead=0)
+                       for s, lk in zip(states, likes, strict=True))
 
-        scores = _score_eval_sets(plan, states, configs, data)
+        scores = _score_eval_sets(plan, states, likes, configs, data)
         history = []
         for g, group in enumerate(plan.groups):
             cfg, st = configs[g], states[g]
@@ -733,7 +758,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                     in_axes=(0, 0, None, None))
                 ns = jax.vmap(ns, in_axes=(0, None, None, None))
                 h["noise_scale"], h["grad_sq_norm"], h["grad_var_trace"] = ns(
-                    st.params, cfg, data.x[:k_rows], data.y[g][:k_rows])
+                    layers[g], cfg, data.x[:k_rows], data.y[g][:k_rows])
             record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
             if plan.early_stopping is not None:
                 states = _stop_early(plan, states, g, record, valid, e)
@@ -746,7 +771,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
     return states, history
 
 
-def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...],
+def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...], likes: tuple[Any, ...],
                      configs: tuple[GroupConfig, ...], data: Data
                      ) -> list[list[tuple[jax.Array, jax.Array | None, dict[int, jax.Array]]]]:
     """Every model's mean loss and metric (and tapped layers) on each evaluation set.
@@ -754,7 +779,8 @@ def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...],
     Groups that differ only in their optimizer are scored together, as one batch
     of models: the same numbers (each model's forward pass and sums are its own),
     with one set of kernels instead of one per group. ``out[g][k]`` is group
-    ``g``'s ``(loss, metric, {layer: activations})`` on set ``k``.
+    ``g``'s ``(loss, metric, {layer: activations})`` on set ``k``; ``likes[g]``
+    is one model's parameter tree where group ``g``'s states are flat, else None.
     """
     families: dict[tuple, list[int]] = {}
     for g, group in enumerate(plan.groups):
@@ -765,8 +791,14 @@ def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...],
     for members in families.values():
         group = plan.groups[members[0]]
 
-        params = tree_map(lambda *a: jnp.concatenate(a, axis=1),
-                          *(states[g].params for g in members))
+        if all(likes[g] is not None for g in members):  # join the vectors, then cut once
+            params = _unflatten_models(
+                jnp.concatenate([states[g].params for g in members], axis=1), likes[members[0]],
+                lead=0)
+        else:
+            params = tree_map(lambda *a: jnp.concatenate(a, axis=1), *(
+                states[g].params if likes[g] is None else
+                _unflatten_models(states[g].params, likes[g], lead=0) for g in members))
         # Only the activation choice matters to a forward pass.
         act = jnp.concatenate([configs[g].activation_index for g in members])
         cfg = configs[members[0]]._replace(optimizer={}, batch_size=act[:, 0], epochs=act[:, 0],
@@ -826,7 +858,11 @@ def init_program(plan: Plan) -> Callable:
 
     def run(configs, seeds):
         init_keys, shuffle_keys = keys_from_seeds(seeds)
-        return _init_states(plan, configs, init_keys), shuffle_keys
+        states = _init_states(plan, configs, init_keys)
+        if plan.flat_state:
+            states = tuple(_flatten_state(s) if _flattens(g) else s
+                           for g, s in zip(plan.groups, states, strict=True))
+        return states, shuffle_keys
 
     # Always at XLA optimization level 0: the program runs once and is cheap, but at the
     # default level its many initializer branches took longer to build than training.
@@ -858,27 +894,31 @@ def fit_program(plan: Plan) -> Callable:
     once per epoch (``on_epoch(e)`` runs between calls: progress bars are fed
     without host callbacks inside the program, which would keep it out of JAX's
     persistent compilation cache). History arrays have shape
-    ``[plan.n_epochs, seeds, configs]``.
+    ``[plan.n_epochs, seeds, configs]``. Between calls the states stay flat
+    (``Plan.flat_state``); the final states come back on the host, with the
+    layers' arrays.
     """
-    init = init_program(plan)
-    step_plan = dataclasses.replace(plan, n_epochs=1)
+    flat_plan = dataclasses.replace(plan, flat_state=True)
+    init = init_program(flat_plan)
+    step_plan = dataclasses.replace(flat_plan, n_epochs=1)
 
     def run(configs, data, seeds, on_epoch: Callable[[int], None] | None = None):
         # On the device once: NumPy inputs would be copied again at every epoch's call.
         configs, data = jax.device_put(configs), jax.device_put(data)
         shapes = jax.eval_shape(init, configs, seeds)
 
-        def build() -> Callable:
+        def build() -> tuple[Callable, Any]:
             step = train_program(step_plan)
             step.lower(shapes[0], configs, data, shapes[1], np.int32(0)).compile()
-            return step
+            # The states' shapes with the layers' arrays, to unflatten the final ones.
+            return step, jax.eval_shape(init_program(plan), configs, seeds)[0]
 
         # The training program is built while the initial states are: it needs only
         # their shapes, and the two builds then share the cores (docs/design.md).
         with ThreadPoolExecutor(1, thread_name_prefix="gdlab-build") as pool:
             built = pool.submit(build)
             states, keys = init(configs, seeds)
-            step = built.result()
+            step, tree_states = built.result()
         epochs = []
         for e in range(plan.n_epochs):
             states, history = step(states, configs, data, keys, np.int32(e))
@@ -887,6 +927,8 @@ def fit_program(plan: Plan) -> Callable:
                 on_epoch(e)
         if plan.early_stopping is not None and plan.early_stopping.restore_best:
             states = _restore_best(states)
+        states = tuple(_unflatten_state(s, like) if _flattens(g) else s for g, s, like in
+                       zip(plan.groups, jax.device_get(states), tree_states, strict=True))
         epochs = jax.device_get(epochs)
         history = jax.tree_util.tree_map(lambda *h: np.concatenate(h), *epochs)
         return states, history
