@@ -40,6 +40,7 @@ RANDOM = [n for n in initializers.INITIALIZERS if n not in ("zeros", "ones")]
 def test_distribution_matches_keras_definition(name: str) -> None:
     w = np.asarray(initializers.get(name)(jax.random.PRNGKey(0), SHAPE), np.float64)
     with jax.numpy_rank_promotion("allow"):
+        keras.utils.set_random_seed(0)  # Keras's unseeded draw follows its global seed
         k = np.asarray(keras.initializers.get(name)(SHAPE), np.float64)
     dist, p = expected(name)
     n = w.size
@@ -58,7 +59,11 @@ def test_distribution_matches_keras_definition(name: str) -> None:
     assert w.std() == pytest.approx(target_std, rel=0.01)
     # Keras's own draw has the same spread and range.
     assert w.std() == pytest.approx(k.std(), rel=0.02)
-    assert np.abs(w).max() == pytest.approx(np.abs(k).max(), rel=0.1 if dist == "normal" else 0.01)
+    if dist == "normal":  # unbounded: the largest of 120,000 draws is itself noisy
+        assert np.quantile(np.abs(w), 0.999) == pytest.approx(np.quantile(np.abs(k), 0.999),
+                                                             rel=0.04)
+    else:
+        assert np.abs(w).max() == pytest.approx(np.abs(k).max(), rel=0.01)
 
 
 def test_constant_initializers_and_aliases() -> None:

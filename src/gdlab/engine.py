@@ -25,6 +25,10 @@ step. Keras's semantics, per model:
   epoch and frozen; its history is NaN from then on. A model whose own epoch
   count is reached is frozen too. Neither disturbs the others.
 
+Inside training, each model's parameters and optimizer slots are one flat
+vector (``[seed, config, n]``), so an update is one fused kernel per group
+rather than one per weight array; evaluation cuts the vectors back into layers.
+
 Hyperparameters that only change numbers (learning rate, momentum, betas, ...)
 and the choice of hidden activation or initializer are per-model arrays;
 whatever changes array shapes or the update rule's structure is static.
