@@ -22,6 +22,10 @@ peers() {
   fi
 }
 
+gdlab_python() {  # sync gdlab's environment once; its Python then runs like the peers' own
+  GDLAB_PY=$(uv run --locked python -c "import sys, gdlab; print(sys.executable)")
+}
+
 timed() {  # label, command...: wall seconds and peak RSS of the whole process
   local label=$1; shift
   /usr/bin/time -f "$label wall_s=%e max_rss_kib=%M" "$@"
@@ -30,13 +34,13 @@ timed() {  # label, command...: wall seconds and peak RSS of the whole process
 case "${1:-course}" in
   course)
     peers
-    uv run --locked python -c "import gdlab" >/dev/null  # build the environment first
+    gdlab_python
     for i in $(seq "$REPEATS"); do
       cache=$(mktemp -d)
       timed "gdlab-cold" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked --no-sync python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
+        "$GDLAB_PY" benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
       timed "gdlab-warm" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked --no-sync python benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
+        "$GDLAB_PY" benchmarks/course_sweeps.py --engine gdlab --data "$DATA"
       rm -rf "$cache"
       timed "torch" "$PEERS/bin/python" benchmarks/course_sweeps.py --engine torch --data "$DATA"
       timed "keras-tf" env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 \
@@ -45,12 +49,13 @@ case "${1:-course}" in
     ;;
   grid)
     peers
+    gdlab_python
     for i in $(seq "$REPEATS"); do
       cache=$(mktemp -d)
       timed "gdlab-10k-cold" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked --no-sync python benchmarks/large_grid.py --engine gdlab --data "$DATA"
+        "$GDLAB_PY" benchmarks/large_grid.py --engine gdlab --data "$DATA"
       timed "gdlab-10k-warm" env GDLAB_CACHE_DIR="$cache" XDG_CACHE_HOME="$cache" \
-        uv run --locked --no-sync python benchmarks/large_grid.py --engine gdlab --data "$DATA"
+        "$GDLAB_PY" benchmarks/large_grid.py --engine gdlab --data "$DATA"
       rm -rf "$cache"
       timed "torch-loop" "$PEERS/bin/python" benchmarks/large_grid.py --engine torch \
         --data "$DATA" --models 200
