@@ -911,18 +911,20 @@ def fit_program(plan: Plan) -> Callable:
         configs, data = jax.device_put(configs), jax.device_put(data)
         shapes = jax.eval_shape(init, configs, seeds)
 
-        def build() -> tuple[Callable, Any]:
+        def build() -> Callable:
             step = train_program(step_plan)
             step.lower(shapes[0], configs, data, shapes[1], np.int32(0)).compile()
-            # The states' shapes with the layers' arrays, to unflatten the final ones.
-            return step, jax.eval_shape(init_program(plan), configs, seeds)[0]
+            return step
 
         # The training program is built while the initial states are: it needs only
         # their shapes, and the two builds then share the cores (docs/design.md).
         with ThreadPoolExecutor(1, thread_name_prefix="gdlab-build") as pool:
             built = pool.submit(build)
             states, keys = init(configs, seeds)
-            step, tree_states = built.result()
+            # The states' shapes with the layers' arrays, to unflatten the final ones
+            # (traced here, off the build's path).
+            tree_states = jax.eval_shape(init_program(plan), configs, seeds)[0]
+            step = built.result()
         epochs = []
         for e in range(plan.n_epochs):
             states, history = step(states, configs, data, keys, np.int32(e))
