@@ -388,6 +388,11 @@ def test_the_cluster_tests_pass_in_a_process_of_their_own(capsys) -> None:
                   file=sys.stderr)
     done = runs[-1]
     report = f"exit code {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    if done.returncode != 0:  # said at once too: a log cut after its first lines keeps it
+        with capsys.disabled():
+            tail = (done.stdout + done.stderr).strip().splitlines()[-25:]
+            print("\nThe Ray cluster tests failed; their last lines:", *tail, sep="\n",
+                  file=sys.stderr)
     assert done.returncode == 0, report
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) == len(CLUSTER_TESTS), report
