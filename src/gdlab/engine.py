@@ -732,9 +732,6 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             states = tuple(_unflatten_state(s, t) if f else s
                            for s, t, f in zip(states, tree_states, flat, strict=True))
             likes = (None,) * len(states)
-        # The layers' arrays, for evaluation and diagnostics (slices of flat vectors).
-        layers = tuple(s.params if lk is None else _unflatten_models(s.params, lk, lead=0)
-                       for s, lk in zip(states, likes, strict=True))
 
         scores = _score_eval_sets(plan, states, likes, configs, data)
         history = []
@@ -761,8 +758,10 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                     lambda p, c, x, y, grp=group: noise_scale(grp, p, x, y, c),
                     in_axes=(0, 0, None, None))
                 ns = jax.vmap(ns, in_axes=(0, None, None, None))
+                layers = st.params if likes[g] is None else _unflatten_models(
+                    st.params, likes[g], lead=0)
                 h["noise_scale"], h["grad_sq_norm"], h["grad_var_trace"] = ns(
-                    layers[g], cfg, data.x[:k_rows], data.y[g][:k_rows])
+                    layers, cfg, data.x[:k_rows], data.y[g][:k_rows])
             record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
             if plan.early_stopping is not None:
                 states = _stop_early(plan, states, g, record, valid, e)
