@@ -13,6 +13,7 @@ import pytest
 from gdlab import engine, network
 from gdlab.optimizers import parse_optimizer
 
+ACC = (engine.Metric("accuracy", "binary_accuracy"),)
 N = 90
 
 
@@ -31,7 +32,7 @@ def run(arrays, optimizers, batch_sizes, epochs, seeds=(0, 1), net=NET, init_cho
         init_index=None, n_epochs=None):
     x, y = arrays
     kind = parse_optimizer(optimizers[0]).kind
-    group = engine.GroupSpec(net, "binary_crossentropy", "binary_accuracy", kind, (),
+    group = engine.GroupSpec(net, "binary_crossentropy", ACC, kind, (),
                              len(optimizers), initializer_choices=init_choices)
     cfg = engine.group_config(group, [parse_optimizer(o) for o in optimizers], batch_sizes,
                               epochs, initializer_index=init_index)
@@ -133,7 +134,7 @@ def test_new_numbers_reuse_the_compiled_program(arrays) -> None:
 
 def test_fit_calls_back_after_every_epoch(arrays) -> None:
     x, y = arrays
-    group = engine.GroupSpec(NET, "binary_crossentropy", None, "sgd", (), 1)
+    group = engine.GroupSpec(NET, "binary_crossentropy", (), "sgd", (), 1)
     cfg = engine.group_config(group, [parse_optimizer("sgd")], [32], [3])
     plan = engine.Plan((group,), 1, N, 32, False, 3)
     seen: list[int] = []
@@ -166,7 +167,7 @@ def test_programs_go_to_the_persistent_compilation_cache(tmp_path) -> None:
 
 def test_taps_record_each_epochs_activations_and_equal_a_forward_pass(arrays) -> None:
     x, y = arrays
-    group = engine.GroupSpec(NET, "binary_crossentropy", "binary_accuracy", "sgd", (), 1)
+    group = engine.GroupSpec(NET, "binary_crossentropy", ACC, "sgd", (), 1)
     cfg = engine.group_config(group, [parse_optimizer("SGD(learning_rate=0.1)")], [16], [3])
     data = engine.Data(x, (y,), (x[:10],), ((y[:10],),))
     seeds = engine.seed_array([0, 1])
@@ -188,7 +189,7 @@ def test_taps_record_each_epochs_activations_and_equal_a_forward_pass(arrays) ->
 
 def _logistic_plan(**flags):
     net = network.NetworkSpec(4, (network.DenseSpec(1, ("sigmoid",)),))
-    group = engine.GroupSpec(net, "binary_crossentropy", "binary_accuracy", "sgd", (), 1)
+    group = engine.GroupSpec(net, "binary_crossentropy", ACC, "sgd", (), 1)
     return net, group, engine.Plan((group,), 1, N, N, False, 3, shuffle=False, **flags)
 
 
@@ -212,7 +213,7 @@ def test_learning_rate_schedule_multiplies_each_update(arrays) -> None:
 
 def test_step_losses_add_up_to_the_epoch_loss(arrays) -> None:
     x, y = arrays
-    group = engine.GroupSpec(NET, "binary_crossentropy", "binary_accuracy", "adam", (), 1)
+    group = engine.GroupSpec(NET, "binary_crossentropy", ACC, "adam", (), 1)
     cfg = engine.group_config(group, [parse_optimizer("adam")], [15], [2])
     plan = engine.Plan((group,), 2, N, 15, False, 2, record_steps=True)
     _, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0, 1]))
@@ -223,7 +224,7 @@ def test_step_losses_add_up_to_the_epoch_loss(arrays) -> None:
 
 def test_noise_scale_equals_a_brute_force_computation(arrays) -> None:
     x, y = arrays
-    group = engine.GroupSpec(NET, "binary_crossentropy", None, "sgd", (), 1)
+    group = engine.GroupSpec(NET, "binary_crossentropy", (), "sgd", (), 1)
     cfg = engine.group_config(group, [parse_optimizer("sgd")], [16], [1])
     plan = engine.Plan((group,), 1, N, 16, False, 1, noise_rows=20)
     states, hist = engine.fit_program(plan)((cfg,), engine.Data(x, (y,)), engine.seed_array([0]))

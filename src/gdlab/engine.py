@@ -97,6 +97,26 @@ enable_compilation_cache()
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A metric a group reports: its history name, its kind, whether sample weights apply.
+
+    ``kind`` names a :data:`gdlab.losses.METRIC_KINDS` entry. Keras reports the
+    metrics of ``compile(metrics=...)`` unweighted and those of
+    ``weighted_metrics=...`` as sample-weighted means.
+    """
+
+    key: str
+    kind: str
+    weighted: bool = False
+
+
+#: Keras's loss reductions the engine implements: the weighted sum over a batch divided
+#: by the batch's rows (Keras's default), or by the batch's sum of weights
+#: (scikit-learn's weighted mean; Keras's ``"mean_with_sample_weight"``).
+REDUCTIONS = ("sum_over_batch_size", "mean_with_sample_weight")
+
+
+@dataclass(frozen=True)
 class GroupSpec:
     """The static part of one group of models: everything that shapes its program.
 
@@ -105,21 +125,32 @@ class GroupSpec:
     ``initializer_choices`` for kernel initializers. ``None`` keeps the layer's
     own (static) setting. ``accumulate=False`` says every model of the group
     updates after each micro-batch (its batch size is the program's micro-batch).
+    ``loss_from_logits`` says the network's output *is* the logits (Keras's
+    ``from_logits=True``); ``reduction`` is one of :data:`REDUCTIONS`.
     """
 
     network: _network.NetworkSpec
     loss: str
-    metric: str | None
-    optimizer: str
+    metrics: tuple[Metric, ...] = ()
+    optimizer: str = "sgd"
     options: tuple[str, ...] = ()
     n_configs: int = 1
     activation_choices: tuple[tuple[str, ...] | None, ...] | None = None
     initializer_choices: tuple[tuple[str, ...] | None, ...] | None = None
     accumulate: bool = True
+    loss_from_logits: bool = False
+    reduction: str = "sum_over_batch_size"
+
+    def __post_init__(self) -> None:
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"Unknown loss reduction {self.reduction!r}; valid: {', '.join(REDUCTIONS)}.")
 
     @property
     def from_logits(self) -> bool:
-        """Whether the loss is computed from the output layer's logits."""
+        """Whether the loss is computed from logits (the output layer's, or the output itself)."""
+        if self.loss_from_logits:
+            return True
         kind = _losses.LOSSES[self.loss]
         if kind.logit_activation is None:
             return False
@@ -226,6 +257,8 @@ class GroupConfig(NamedTuple):
 
     ``lr_growth`` (used when the plan has ``lr_schedule``) multiplies the learning
     rate by itself at every update: update ``t`` (from 0) uses ``lr * growth**t``.
+    ``weight_index`` picks each configuration's row of training weights
+    (``Data.w``); it is unused when the data have no weights.
     """
 
     optimizer: dict[str, jax.Array]
@@ -234,6 +267,7 @@ class GroupConfig(NamedTuple):
     activation_index: jax.Array
     initializer_index: jax.Array
     lr_growth: Any = None
+    weight_index: Any = None
 
 
 class GroupState(NamedTuple):
@@ -280,13 +314,21 @@ class Data(NamedTuple):
     """The arrays a program trains and evaluates on.
 
     ``y[g]`` is the training target encoded for group ``g``'s loss;
-    ``eval_y[k][g]`` the same for evaluation set ``k``.
+    ``eval_y[k][g]`` the same for evaluation set ``k``. Per-row loss weights
+    (Keras's ``sample_weight``, with class weights folded in): ``w`` is
+    ``[schemes, n_train]`` (configuration ``c`` trains with row
+    ``configs.weight_index[c]``, so a sweep can compare weighting schemes), and
+    ``eval_w[k]`` is ``[rows]`` or None for evaluation set ``k`` (shared by every
+    model, as Keras weighs validation rows by their sample weights only). None
+    means unweighted, and traces the unweighted program.
     """
 
     x: jax.Array
     y: tuple[jax.Array, ...]
     eval_x: tuple[jax.Array, ...] = ()
     eval_y: tuple[tuple[jax.Array, ...], ...] = ()
+    w: jax.Array | None = None
+    eval_w: tuple[jax.Array | None, ...] = ()
 
 
 # ------------------------------------------------------------- building configs
@@ -296,7 +338,8 @@ def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
                  batch_sizes: Sequence[int], epochs: Sequence[int],
                  activation_index: np.ndarray | None = None,
                  initializer_index: np.ndarray | None = None,
-                 lr_growth: Sequence[float] | None = None) -> GroupConfig:
+                 lr_growth: Sequence[float] | None = None,
+                 weight_index: Sequence[int] | None = None) -> GroupConfig:
     """Stack per-configuration settings into a GroupConfig (host side, float32)."""
     n = group.n_configs
     if not (len(optimizers) == len(batch_sizes) == len(epochs) == n):
@@ -324,6 +367,8 @@ def group_config(group: GroupSpec, optimizers: Sequence[OptimizerSpec],
         initializer_index=np.asarray(ini, np.int32),
         lr_growth=np.ones(n, np.float32) if lr_growth is None else np.asarray(lr_growth,
                                                                                np.float32),
+        weight_index=np.zeros(n, np.int32) if weight_index is None else np.asarray(
+            weight_index, np.int32),
     )
 
 
@@ -505,14 +550,19 @@ def _forward_loss(group: GroupSpec, params, x, y, cfg: GroupConfig, taps: tuple[
                   unroll_fan_in: int = 0):
     logits, out, stages = _network.apply(params, x, group.network,
                                          _chains(group, cfg.activation_index), unroll_fan_in)
+    if group.loss_from_logits:  # Keras's from_logits=True: the output is the logits
+        logits = out
     per = _losses.LOSSES[group.loss].fn(y, logits, out, group.from_logits)
-    if group.metric is None:
-        metric = jnp.zeros_like(per)
-    else:
-        metric = _losses.METRICS[group.metric](y, out)
+    values = tuple(_losses.METRICS[m.kind](y, out) for m in group.metrics)
     if taps:  # negative indices count from the output layer, as in Python
-        return per, metric, tuple(stages[layer][-1] for layer in taps)
-    return per, metric
+        return per, values, tuple(stages[layer][-1] for layer in taps)
+    return per, values
+
+
+def _divide_no_nan(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a / b``, and 0 where ``b`` is 0 (Keras's weighted means of no weight)."""
+    zero = b == 0
+    return jnp.where(zero, 0.0, a / jnp.where(zero, 1.0, b))
 
 
 #: Sums run as one fused chain of adds over blocks of this many terms.
@@ -547,29 +597,34 @@ def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
     return chain(total, t[whole:])
 
 
-def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig) -> jax.Array:
-    """Each example's loss gradient, flattened: ``[rows, n_params]``."""
+def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig,
+                      w: jax.Array | None = None) -> jax.Array:
+    """Each example's (weighted, with ``w``) loss gradient, flattened: ``[rows, n_params]``."""
 
-    def one(xi, yi):
+    def one(xi, yi, wi):
         def loss(p):
-            return _forward_loss(group, p, xi[None, :], yi[None, :], cfg)[0][0]
+            per = _forward_loss(group, p, xi[None, :], yi[None, :], cfg)[0][0]
+            return per if wi is None else per * wi
 
         g = jax.grad(loss)(params)
         return jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree_util.tree_leaves(g)])
 
-    return jax.vmap(one)(x, y)
+    if w is None:
+        return jax.vmap(lambda xi, yi: one(xi, yi, None))(x, y)
+    return jax.vmap(one)(x, y, w)
 
 
-def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig
-                ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig,
+                w: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
     r"""The simple gradient noise scale (McCandlish et al. 2018) on the rows ``x``.
 
-    With per-example gradients :math:`g_i` and their mean :math:`G`:
+    With per-example gradients :math:`g_i` (of the weighted loss, given row
+    weights ``w``) and their mean :math:`G`:
     :math:`\operatorname{tr}\Sigma = \sum_i \lVert g_i - G \rVert^2 / (k - 1)` and
     :math:`B_{simple} = \operatorname{tr}\Sigma / \lVert G \rVert^2`. Returns
     ``(B_simple, |G|^2, tr Sigma)``.
     """
-    grads = per_example_grads(group, params, x, y, cfg)
+    grads = per_example_grads(group, params, x, y, cfg, w)
     k = grads.shape[0]
     mean = jnp.mean(grads, axis=0)
     trace = jnp.sum(jnp.square(grads - mean[None, :])) / max(k - 1, 1)
@@ -579,14 +634,46 @@ def noise_scale(group: GroupSpec, params, x, y, cfg: GroupConfig
 
 def _evaluate_rows(group: GroupSpec, params, x, y, cfg: GroupConfig,
                    taps: tuple[int, ...] = ()):
-    """Per-row loss and metric (and tapped layers) of one network on ``x``."""
+    """Per-row loss and metric values (and tapped layers) of one network on ``x``."""
     return _forward_loss(group, params, x, y, cfg, taps, UNROLL_FAN_IN)
 
 
-def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig):
-    per, metric = _evaluate_rows(group, params, x, y, cfg)
-    n = per.shape[0]
-    return fixed_sum(per) / n, fixed_sum(metric) / n
+def _reduce_rows(group: GroupSpec, per: jax.Array, values: Sequence[jax.Array],
+                 w: jax.Array | None) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """A set's mean loss and metrics from per-row values (rows on the last axis).
+
+    As Keras scores a set: the loss is the sum of ``w * loss`` divided by the
+    rows (or by the weights' sum, for the ``mean_with_sample_weight``
+    reduction); unweighted metrics are plain means, weighted ones ``sum(w v) /
+    sum(w)``; then each metric is finished (the root of RMSE). ``w`` is
+    ``[rows]`` (shared by every model) or None.
+    """
+    rows = per.shape[-1]
+    wsum = None
+    if w is not None:
+        w = w.reshape((1,) * (per.ndim - 1) + (rows,))
+        wsum = fixed_sum(w, -1)
+        per = per * w
+    loss = fixed_sum(per, -1)
+    if wsum is not None and group.reduction == "mean_with_sample_weight":
+        loss = _divide_no_nan(loss, wsum)
+    else:
+        loss = loss / rows
+    metrics = []
+    for m, v in zip(group.metrics, values, strict=True):
+        if m.weighted and wsum is not None:
+            mean = _divide_no_nan(fixed_sum(v * w, -1), wsum)
+        else:
+            mean = fixed_sum(v, -1) / rows
+        metrics.append(_losses.METRIC_KINDS[m.kind].finalize(mean))
+    return loss, tuple(metrics)
+
+
+def _evaluate_model(group: GroupSpec, params, x, y, cfg: GroupConfig,
+                    w: jax.Array | None = None) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """One network's ``(mean loss, (metrics...))`` on ``x`` (rows weighted by ``w``)."""
+    per, values = _evaluate_rows(group, params, x, y, cfg)
+    return _reduce_rows(group, per, values, w)
 
 
 # ------------------------------------------------------------------- programs
@@ -623,13 +710,23 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
-    def model_grads(group, params, cfg, xb, yb, mask, like=None):
+    weighted = data.w is not None
+    by_weight = tuple(weighted and g.reduction == "mean_with_sample_weight"
+                      for g in plan.groups)
+
+    def model_grads(group, params, cfg, xb, yb, wb, mask, like=None):
         def objective(p):
-            per, metric = _forward_loss(group, p, xb, yb, cfg)
-            per, metric = jnp.where(mask, per, 0.0), jnp.where(mask, metric, 0.0)
+            per, values = _forward_loss(group, p, xb, yb, cfg)
+            if wb is not None:
+                per = per * wb
+                values = tuple(v * wb if m.weighted else v
+                               for m, v in zip(group.metrics, values, strict=True))
+            per = jnp.where(mask, per, 0.0)
+            values = tuple(jnp.where(mask, v, 0.0) for v in values)
+            wrows = None if wb is None else jnp.where(mask, wb, 0.0)
             # The gradient of a sum is the same in any order; the reported sums are
             # taken in a fixed order from the rows (fixed_sum, outside vmap).
-            return jnp.sum(per), (per, metric)
+            return jnp.sum(per), (per, values, wrows)
 
         if like is None:
             (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(params)
@@ -640,20 +737,29 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         (_, rows), grads = jax.value_and_grad(objective, has_aux=True)(tree)
         return rows, _flatten_models(grads, lead=0)
 
-    def model_step(group, state, sums, acc, cfg, lsum, msum, grads, mask, i, e):
+    def model_step(group, g, state, sums, acc, cfg, lsum, msums, wsum, grads, mask, i, e):
         params, opt_state, div = state.params, state.opt_state, state.diverged_epoch
-        loss_sum, metric_sum = sums
+        loss_sum, metric_sums, weight_sum = sums
         count = jnp.sum(mask).astype(jnp.float32)
+        # The batch's loss is divided by its rows (Keras's default) or its weights.
         if plan.accumulate and group.accumulate:
-            acc_g, acc_n = acc
+            acc_g, acc_n, acc_w = acc
             acc_g = tree_map(jnp.add, acc_g, grads)
             acc_n = acc_n + count
+            if by_weight[g]:
+                acc_w = acc_w + wsum
             rows_done = jnp.minimum((i + 1) * u, n)
             end = (rows_done % cfg.batch_size == 0) | (i == steps - 1)
-            mean_g = tree_map(lambda g: g / acc_n, acc_g)
+            if by_weight[g]:
+                mean_g = tree_map(lambda x: _divide_no_nan(x, acc_w), acc_g)
+            else:
+                mean_g = tree_map(lambda x: x / acc_n, acc_g)
         else:
             end = jnp.array(True)
-            mean_g = tree_map(lambda g: g / count, grads)
+            if by_weight[g]:
+                mean_g = tree_map(lambda x: _divide_no_nan(x, wsum), grads)
+            else:
+                mean_g = tree_map(lambda x: x / count, grads)
         active = (e < cfg.epochs) & (div < 0)
         if plan.early_stopping is not None:
             active = active & ~state.stopping.stopped
@@ -673,10 +779,14 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         params = _select(apply, new_params, params)
         opt_state = _select(apply, new_opt, opt_state)
         div = jnp.where(bad & (div < 0), e, div)
-        sums = (loss_sum + jnp.where(active, lsum, 0.0), metric_sum + jnp.where(active, msum, 0.0))
+        sums = (loss_sum + jnp.where(active, lsum, 0.0),
+                tuple(total + jnp.where(active, part, 0.0)
+                      for total, part in zip(metric_sums, msums, strict=True)),
+                None if weight_sum is None else weight_sum + jnp.where(active, wsum, 0.0))
         if plan.accumulate and group.accumulate:
             acc = (_select(end, tree_map(jnp.zeros_like, acc_g), acc_g),
-                   jnp.where(end, 0.0, acc_n))
+                   jnp.where(end, 0.0, acc_n),
+                   jnp.where(end, 0.0, acc_w) if by_weight[g] else None)
         step_loss = jnp.where(active & (count > 0), lsum / jnp.maximum(count, 1.0), jnp.nan)
         new_state = state._replace(params=params, opt_state=opt_state, diverged_epoch=div)
         return new_state, sums, acc, step_loss
@@ -690,14 +800,15 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         if not plan.flat_state:
             states = tuple(_flatten_state(s) if f else s
                            for s, f in zip(states, flat, strict=True))
-        sums = tuple(
-            (jnp.zeros((plan.n_seeds, g.n_configs)), jnp.zeros((plan.n_seeds, g.n_configs)))
-            for g in plan.groups
-        )
+        def zeros(g):
+            return jnp.zeros((plan.n_seeds, g.n_configs))
+
+        sums = tuple((zeros(g), tuple(zeros(g) for _ in g.metrics),
+                      zeros(g) if weighted else None) for g in plan.groups)
         accs = tuple(
-            (tree_map(jnp.zeros_like, s.params), jnp.zeros((plan.n_seeds, g.n_configs)))
+            (tree_map(jnp.zeros_like, s.params), zeros(g), zeros(g) if by_weight[i] else None)
             if plan.accumulate and g.accumulate else ()
-            for g, s in zip(plan.groups, states, strict=True)
+            for i, (g, s) in enumerate(zip(plan.groups, states, strict=True))
         )
 
         def step_body(carry, i):
@@ -705,23 +816,26 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             idx = lax.dynamic_slice_in_dim(perm, i * u, u, axis=1)
             mask = lax.dynamic_slice_in_dim(row_mask, i * u, u)
             xb = data.x[idx]
+            # Each weighting scheme's weights of these rows, [seed, scheme, u].
+            wb = jnp.moveaxis(data.w[:, idx], 0, 1) if weighted else None
             out = []
             for g, group in enumerate(plan.groups):
                 yb = data.y[g][idx]
-                grad = jax.vmap(lambda p, c, x, y, grp=group, lk=likes[g]: model_grads(
-                    grp, p, c, x, y, mask, lk),
-                                in_axes=(0, 0, None, None))
-                grad = jax.vmap(grad, in_axes=(0, None, 0, 0))
-                (per, metric), grads = grad(states[g].params, configs[g], xb, yb)
+                grad = jax.vmap(lambda p, c, x, y, w, grp=group, lk=likes[g]: model_grads(
+                    grp, p, c, x, y, None if w is None else w[c.weight_index], mask, lk),
+                                in_axes=(0, 0, None, None, None))
+                grad = jax.vmap(grad, in_axes=(0, None, 0, 0, 0))
+                (per, values, wrows), grads = grad(states[g].params, configs[g], xb, yb, wb)
                 step = jax.vmap(
-                    lambda s, sm, a, c, ls, ms, gr, grp=group: model_step(
-                        grp, s, sm, a, c, ls, ms, gr, mask, i, e
+                    lambda s, sm, a, c, ls, ms, ws, gr, grp=group, gi=g: model_step(
+                        grp, gi, s, sm, a, c, ls, ms, ws, gr, mask, i, e
                     ),
-                    in_axes=(0, 0, 0, 0, 0, 0, 0),
+                    in_axes=(0, 0, 0, 0, 0, 0, 0, 0),
                 )
-                step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0, 0))
+                step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0, 0, 0))
                 out.append(step(states[g], sums[g], accs[g], configs[g],
-                                fixed_sum(per, -1), fixed_sum(metric, -1), grads))
+                                fixed_sum(per, -1), tuple(fixed_sum(v, -1) for v in values),
+                                None if wrows is None else fixed_sum(wrows, -1), grads))
             carry = (tuple(o[0] for o in out), tuple(o[1] for o in out),
                      tuple(o[2] for o in out))
             return carry, (tuple(o[3] for o in out) if plan.record_steps else None)
@@ -741,27 +855,36 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                                                       (e < st.diverged_epoch))
             if plan.early_stopping is not None:
                 valid = valid & ~st.stopping.stopped  # stopped at an earlier epoch's end
-            h = {"loss": sums[g][0] / n}
-            if group.metric is not None:
-                h["accuracy"] = sums[g][1] / n
+            loss_sum, metric_sums, weight_sum = sums[g]
+            # Keras's running means: the weighted loss over the rows (or the weights,
+            # for the mean_with_sample_weight reduction), metrics unweighted or
+            # weighted as declared, then finished (RMSE's root).
+            h = {"loss": _divide_no_nan(loss_sum, weight_sum) if by_weight[g]
+                 else loss_sum / n}
+            for m, total in zip(group.metrics, metric_sums, strict=True):
+                mean = (_divide_no_nan(total, weight_sum) if m.weighted and weighted
+                        else total / n)
+                h[m.key] = _losses.METRIC_KINDS[m.kind].finalize(mean)
             tapped = {}
             for k, (prefix, _) in enumerate(plan.eval_sets):
-                loss, metric, taps = scores[g][k]
+                loss, metrics, taps = scores[g][k]
                 h[f"{prefix}loss"] = loss
-                if group.metric is not None:
-                    h[f"{prefix}accuracy"] = metric
+                for m, value in zip(group.metrics, metrics, strict=True):
+                    h[f"{prefix}{m.key}"] = value
                 for layer, acts in taps.items():
                     tapped[f"tap_{layer}"] = jnp.where(valid[:, :, None, None], acts, jnp.nan)
             if plan.noise_rows:
                 k_rows = min(plan.noise_rows, n)
                 ns = jax.vmap(
-                    lambda p, c, x, y, grp=group: noise_scale(grp, p, x, y, c),
-                    in_axes=(0, 0, None, None))
-                ns = jax.vmap(ns, in_axes=(0, None, None, None))
+                    lambda p, c, x, y, w, grp=group: noise_scale(
+                        grp, p, x, y, c, None if w is None else w[c.weight_index]),
+                    in_axes=(0, 0, None, None, None))
+                ns = jax.vmap(ns, in_axes=(0, None, None, None, None))
                 layers = st.params if likes[g] is None else _unflatten_models(
                     st.params, likes[g], lead=0)
                 h["noise_scale"], h["grad_sq_norm"], h["grad_var_trace"] = ns(
-                    layers, cfg, data.x[:k_rows], data.y[g][:k_rows])
+                    layers, cfg, data.x[:k_rows], data.y[g][:k_rows],
+                    data.w[:, :k_rows] if weighted else None)
             record = {k: jnp.where(valid, v, jnp.nan) for k, v in h.items()}
             if plan.early_stopping is not None:
                 states = _stop_early(plan, states, g, record, valid, e)
@@ -776,19 +899,20 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
 def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...], likes: tuple[Any, ...],
                      configs: tuple[GroupConfig, ...], data: Data
-                     ) -> list[list[tuple[jax.Array, jax.Array | None, dict[int, jax.Array]]]]:
-    """Every model's mean loss and metric (and tapped layers) on each evaluation set.
+                     ) -> list[list[tuple[jax.Array, tuple[jax.Array, ...],
+                                          dict[int, jax.Array]]]]:
+    """Every model's mean loss and metrics (and tapped layers) on each evaluation set.
 
     Groups that differ only in their optimizer are scored together, as one batch
     of models: the same numbers (each model's forward pass and sums are its own),
     with one set of kernels instead of one per group. ``out[g][k]`` is group
-    ``g``'s ``(loss, metric, {layer: activations})`` on set ``k``; ``likes[g]``
+    ``g``'s ``(loss, metrics, {layer: activations})`` on set ``k``; ``likes[g]``
     is one model's parameter tree where group ``g``'s states are flat, else None.
     """
     families: dict[tuple, list[int]] = {}
     for g, group in enumerate(plan.groups):
-        key = (group.network, group.loss, group.metric, group.activation_choices,
-               group.from_logits)
+        key = (group.network, group.loss, group.metrics, group.activation_choices,
+               group.from_logits, group.loss_from_logits, group.reduction)
         families.setdefault(key, []).append(g)
     out: list[list[Any]] = [[None] * len(plan.eval_sets) for _ in plan.groups]
     for members in families.values():
@@ -806,7 +930,7 @@ def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...], likes: tuple[An
         act = jnp.concatenate([configs[g].activation_index for g in members])
         cfg = configs[members[0]]._replace(optimizer={}, batch_size=act[:, 0], epochs=act[:, 0],
                                            activation_index=act, initializer_index=act,
-                                           lr_growth=None)
+                                           lr_growth=None, weight_index=None)
         n_layers = len(group.network.layers)
         group_taps = tuple(t for t in plan.tap_layers if -n_layers <= t < n_layers)
         for k in range(len(plan.eval_sets)):
@@ -818,14 +942,13 @@ def _score_eval_sets(plan: Plan, states: tuple[GroupState, ...], likes: tuple[An
             # products then have the same shapes however many seeds a call holds.
             xe = jnp.broadcast_to(data.eval_x[k], (plan.n_seeds, *data.eval_x[k].shape))
             rows_out = ev(params, cfg, xe, data.eval_y[k][members[0]])
-            rows = rows_out[0].shape[-1]
-            loss = fixed_sum(rows_out[0], -1) / rows
-            metric = fixed_sum(rows_out[1], -1) / rows if group.metric is not None else None
+            w = data.eval_w[k] if data.eval_w else None
+            loss, metrics = _reduce_rows(group, rows_out[0], rows_out[1], w)
             start = 0
             for g in members:
                 part = slice(start, start + plan.groups[g].n_configs)
                 start = part.stop
-                out[g][k] = (loss[:, part], None if metric is None else metric[:, part],
+                out[g][k] = (loss[:, part], tuple(m[:, part] for m in metrics),
                              {layer: acts[:, part] for layer, acts in
                               zip(taps, rows_out[2] if taps else (), strict=True)})
     return out
@@ -969,6 +1092,6 @@ def predict_program(spec: _network.NetworkSpec) -> Callable:
 
 @lru_cache(maxsize=64)
 def evaluate_program(group: GroupSpec) -> Callable:
-    """Compiled ``(params, x, y, config) -> (mean loss, mean metric)`` for one network."""
-    return jax.jit(lambda p, x, y, c: _evaluate_model(group, p, x, y, c))
+    """Compiled ``(params, x, y, config, w=None) -> (mean loss, (metrics...))`` for one network."""
+    return jax.jit(lambda p, x, y, c, w=None: _evaluate_model(group, p, x, y, c, w))
 

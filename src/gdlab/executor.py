@@ -36,6 +36,7 @@ import numpy as np
 
 from gdlab import engine as _engine
 from gdlab import interrupts
+from gdlab import weighting as _weighting
 from gdlab.errors import ConfigError, DataError, ShapeError
 from gdlab.network import NetworkSpec
 from gdlab.pitfalls import BATCH_LARGER_THAN_DATA, BatchLargerThanData
@@ -60,7 +61,9 @@ class TrainingData:
     """Arrays for a sweep: training rows, evaluation sets, and the task.
 
     ``y`` holds class indices ``0..k-1`` (classification) or values (regression);
-    targets are encoded per loss when programs are built.
+    targets are encoded per loss when programs are built. ``w_train`` and
+    ``w_evals`` (one per evaluation set, None where unweighted) are Keras's
+    sample weights of the rows.
     """
 
     x_train: np.ndarray
@@ -69,6 +72,13 @@ class TrainingData:
     task: str
     n_outputs: int
     description: dict[str, Any]
+    w_train: np.ndarray | None = None
+    w_evals: tuple[np.ndarray | None, ...] = ()
+
+    @property
+    def weighted(self) -> bool:
+        """Whether rows carry sample weights (training or evaluation)."""
+        return self.w_train is not None or any(w is not None for w in self.w_evals)
 
     @property
     def n_train(self) -> int:
@@ -95,8 +105,9 @@ def training_data(data: Any, task: str | None = None) -> TrainingData:
     """Arrays for a sweep from a prepared dataset, a dict or a tuple.
 
     Accepts any object with ``x_train``/``y_train`` (and optionally ``x_val``,
-    ``y_val``, ``x_test``, ``y_test``, ``task``), the same keys in a dict, or a
-    tuple ``(x_train, y_train[, x_test, y_test])``.
+    ``y_val``, ``x_test``, ``y_test``, ``task``, and sample weights ``w_train``,
+    ``w_val``, ``w_test``), the same keys in a dict, or a tuple
+    ``(x_train, y_train[, x_test, y_test])``.
     """
     if isinstance(data, TrainingData):
         return data
@@ -141,6 +152,11 @@ def training_data(data: Any, task: str | None = None) -> TrainingData:
         if task != "regression" and (ye.min() < 0 or ye.max() >= n_out):
             raise DataError(f"y_{name} holds classes outside 0..{n_out - 1}.")
         evals.append((name, xe, ye))
+    w_train = get("w_train")
+    if w_train is not None:
+        w_train = _weighting.sample_weights(w_train, x.shape[0], name="w_train")
+    w_evals = tuple(None if get(f"w_{name}") is None else _weighting.sample_weights(
+        get(f"w_{name}"), xe.shape[0], name=f"w_{name}") for name, xe, _ in evals)
     description = {
         "n_train": int(x.shape[0]),
         "n_features": int(x.shape[1]),
@@ -152,7 +168,12 @@ def training_data(data: Any, task: str | None = None) -> TrainingData:
         value = get(key)
         if value is not None:
             description[key] = value
-    return TrainingData(x, y, tuple(evals), task, n_out, description)
+    if w_train is not None or any(w is not None for w in w_evals):
+        description["sample_weight"] = [
+            part for part, w in (("train", w_train), *zip((n for n, _, _ in evals), w_evals,
+                                                          strict=True)) if w is not None]
+    return TrainingData(x, y, tuple(evals), task, n_out, description,
+                        w_train, w_evals if any(w is not None for w in w_evals) else ())
 
 
 def encode_targets(y: np.ndarray, task: str, loss: str, units: int) -> np.ndarray:
@@ -177,6 +198,32 @@ def metric_for(task: str, loss: str, units: int) -> str | None:
     if loss == "sparse_categorical_crossentropy":
         return "sparse_categorical_accuracy"
     return "categorical_accuracy"
+
+
+def metrics_for(task: str, loss: str, units: int,
+                names: Sequence[str] | None = None) -> tuple[_engine.Metric, ...]:
+    """The metrics a run reports: ``names`` (Keras identifiers), or the task's default.
+
+    The default is ``accuracy`` for classification (resolved as Keras resolves
+    it) and none for regression. History keys are the names as given.
+    """
+    from gdlab import losses as _losses
+
+    if names is None:
+        names = () if task == "regression" else ("accuracy",)
+    out = []
+    for name in names:
+        kind = _losses.canonical_metric(name)
+        if kind in _losses.ACCURACY_NAMES:
+            kind = metric_for(task, loss, units)
+            if kind is None:
+                raise ConfigError(
+                    f"Metric {name!r} needs classes, but the task is regression; use a "
+                    "regression metric such as 'mae', 'mse' or 'rmse'.")
+        elif task == "regression" and _losses.METRIC_KINDS[kind].targets == "classes":
+            raise ConfigError(f"Metric {name!r} needs classes, but the task is regression.")
+        out.append(_engine.Metric(str(name), kind))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------- planning
@@ -236,8 +283,15 @@ def _group_key(cfg: TrainConfig, net: NetworkSpec, loss: str) -> tuple:
     )
 
 
-def plan_programs(configs: Sequence[TrainConfig], data: TrainingData) -> list[ProgramPlan]:
-    """Group configurations into programs and groups (see the module docstring)."""
+def plan_programs(configs: Sequence[TrainConfig], data: TrainingData,
+                  metrics: Sequence[str] | None = None,
+                  reduction: str = "sum_over_batch_size") -> list[ProgramPlan]:
+    """Group configurations into programs and groups (see the module docstring).
+
+    ``metrics`` are the Keras metric names every model reports (default: the
+    task's, :func:`metrics_for`); ``reduction`` the loss reduction
+    (:data:`gdlab.engine.REDUCTIONS`).
+    """
     clusters = batch_size_clusters([c.batch_size for c in configs])
     programs = []
     for cluster in clusters:
@@ -252,7 +306,7 @@ def plan_programs(configs: Sequence[TrainConfig], data: TrainingData) -> list[Pr
         micro = math.gcd(*sizes)
         groups = []
         for key, members in by_key.items():
-            spec = _group_spec(key, [configs[i] for i in members], data)
+            spec = _group_spec(key, [configs[i] for i in members], data, metrics, reduction)
             accumulate = any(configs[i].batch_size != micro for i in members)
             groups.append(GroupPlan(dataclasses.replace(spec, accumulate=accumulate),
                                     tuple(members)))
@@ -267,8 +321,9 @@ def _choices(values: Sequence[str]) -> tuple[str, ...] | None:
     return unique if len(unique) > 1 else None
 
 
-def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData
-                ) -> _engine.GroupSpec:
+def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData,
+                metrics: Sequence[str] | None = None,
+                reduction: str = "sum_over_batch_size") -> _engine.GroupSpec:
     first = members[0]
     net = first.network(data.n_features, data.task, data.n_outputs)
     loss = key[2]
@@ -280,17 +335,55 @@ def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData
     return _engine.GroupSpec(
         network=net,
         loss=loss,
-        metric=metric_for(data.task, loss, net.n_outputs),
+        metrics=metrics_for(data.task, loss, net.n_outputs, metrics),
         optimizer=first.optimizer.kind,
         options=first.optimizer.static_options,
         n_configs=len(members),
         activation_choices=activation_choices,
         initializer_choices=initializer_choices,
+        reduction=reduction,
     )
 
 
+def weight_schemes(configs: Sequence[TrainConfig], data: TrainingData
+                   ) -> tuple[tuple[tuple[tuple[int, float], ...] | None, ...], list[int]]:
+    """The distinct class weightings of a sweep's configurations, and each one's index.
+
+    Each scheme is None (no class weights) or resolved ``(class, weight)`` pairs
+    (``"balanced"`` computed from the training labels). A model's row weights
+    are the rows' sample weights times their class's weight.
+    """
+    schemes: dict[Any, int] = {}
+    resolved: list[tuple[tuple[int, float], ...] | None] = []
+    index = []
+    for cfg in configs:
+        if cfg.class_weight not in schemes:
+            if cfg.class_weight is not None and data.task == "regression":
+                raise ConfigError(
+                    "class_weight weighs rows by their class, but the task is regression; "
+                    "give per-row sample weights (w_train) instead.")
+            cw = _weighting.resolve_class_weight(cfg.class_weight, data.y_train,
+                                                 data.n_outputs)
+            schemes[cfg.class_weight] = len(resolved)
+            resolved.append(None if cw is None else tuple(sorted(cw.items())))
+        index.append(schemes[cfg.class_weight])
+    return tuple(resolved), index
+
+
+def weight_rows(schemes: Sequence[tuple[tuple[int, float], ...] | None],
+                data: TrainingData) -> np.ndarray | None:
+    """``[schemes, n_train]`` row weights (None when no row is weighted)."""
+    if data.w_train is None and all(s is None for s in schemes):
+        return None
+    base = data.w_train if data.w_train is not None else np.ones(data.n_train, np.float32)
+    rows = [base if s is None else base * _weighting.class_weight_rows(dict(s), data.y_train)
+            for s in schemes]
+    return np.stack(rows).astype(np.float32)
+
+
 def _group_config(group: GroupPlan, configs: Sequence[TrainConfig],
-                  lr_growth: Sequence[float] | None = None) -> _engine.GroupConfig:
+                  lr_growth: Sequence[float] | None = None,
+                  weight_index: Sequence[int] | None = None) -> _engine.GroupConfig:
     members = [configs[i] for i in group.config_ids]
     spec = group.spec
     n_layers = len(spec.network.layers)
@@ -304,9 +397,10 @@ def _group_config(group: GroupPlan, configs: Sequence[TrainConfig],
                 init_idx[row, layer] = spec.initializer_choices[layer].index(
                     cfg.kernel_initializer)
     growth = None if lr_growth is None else [lr_growth[i] for i in group.config_ids]
+    weights = None if weight_index is None else [weight_index[i] for i in group.config_ids]
     return _engine.group_config(
         spec, [c.optimizer for c in members], [c.batch_size for c in members],
-        [c.epochs for c in members], act_idx, init_idx, growth,
+        [c.epochs for c in members], act_idx, init_idx, growth, weights,
     )
 
 
@@ -352,7 +446,9 @@ class Shard:
     """One program call: a program's plan, a chunk of its seeds, and the configurations it holds.
 
     Pure data (frozen dataclasses and NumPy arrays), so it pickles to another
-    process or machine. ``seeds`` is padded to ``plan.n_seeds`` by repeating the
+    process or machine. ``weights`` are the sweep's class weightings
+    (:func:`weight_schemes`; each configuration picks one by its
+    ``weight_index``). ``seeds`` is padded to ``plan.n_seeds`` by repeating the
     last seed, so every shard of a program has the same shapes and reuses its
     compiled program; the ``n_real`` seeds from index ``start`` of the sweep's
     seeds are kept. ``config_ids[g]`` are group ``g``'s configurations (indices
@@ -368,6 +464,7 @@ class Shard:
     start: int
     n_real: int
     keep_params: bool = True
+    weights: tuple[tuple[tuple[int, float], ...] | None, ...] = ()
 
     @property
     def n_epochs(self) -> int:
@@ -384,7 +481,7 @@ class Shard:
 
         h = hashlib.sha256()
         h.update(repr((self.plan, self.config_ids, self.start, self.n_real, self.keep_params,
-                       data_fingerprint, __version__, jax.__version__)).encode())
+                       self.weights, data_fingerprint, __version__, jax.__version__)).encode())
         for arr in [*jax.tree_util.tree_leaves(self.configs), self.seeds]:
             arr = np.ascontiguousarray(arr)
             h.update(f"{arr.dtype}{arr.shape}".encode())
@@ -468,19 +565,31 @@ def data_fingerprint(data: TrainingData) -> str:
             a = np.ascontiguousarray(a)
             h.update(f"{name}{a.dtype}{a.shape}".encode())
             h.update(a.tobytes())
+    if data.weighted:  # unweighted data keep the fingerprint they always had
+        for name, w in [("w_train", data.w_train), *(
+                (f"w_{n}", w) for (n, _, _), w in zip(data.evals, data.w_evals, strict=True))]:
+            h.update(f"{name}{'-' if w is None else w.shape}".encode())
+            if w is not None:
+                h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()
 
 
 def _check_options(configs: Sequence[TrainConfig], data: TrainingData,
                    tap_layers: Sequence[int], tap_set: str,
                    lr_growth: Sequence[float] | None,
-                   early_stopping: _engine.EarlyStopRule | None) -> None:
+                   early_stopping: _engine.EarlyStopRule | None,
+                   metrics: Sequence[str] | None = None) -> None:
     if lr_growth is not None and len(lr_growth) != len(configs):
         raise ConfigError(f"lr_growth needs one value per configuration ({len(configs)}).")
+    if metrics is not None:
+        if isinstance(metrics, str):
+            raise ConfigError(f"`metrics` must be a list of names, e.g. [{metrics!r}].")
+        for m in metrics:  # unknown or misplaced names, before anything is built
+            metrics_for(data.task, "", data.n_outputs, [m])
     if early_stopping is not None:
-        names = ["loss"] + [f"{name}_loss" for name, _, _ in data.evals]
-        if data.task != "regression":
-            names += ["accuracy"] + [f"{name}_accuracy" for name, _, _ in data.evals]
+        keys = ["loss"] + [str(m) for m in (metrics if metrics is not None else
+                                            () if data.task == "regression" else ("accuracy",))]
+        names = keys + [f"{name}_{k}" for name, _, _ in data.evals for k in keys]
         if early_stopping.monitor not in names:
             raise ConfigError(
                 f"Early stopping monitors {early_stopping.monitor!r}, which this training does "
@@ -502,7 +611,9 @@ def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  tap_layers: Sequence[int] = (), tap_set: str = "test",
                  record_steps: bool = False, noise_rows: int = 0,
                  lr_growth: Sequence[float] | None = None,
-                 early_stopping: _engine.EarlyStopRule | None = None) -> list[Shard]:
+                 early_stopping: _engine.EarlyStopRule | None = None,
+                 metrics: Sequence[str] | None = None,
+                 reduction: str = "sum_over_batch_size") -> list[Shard]:
     """Cut a sweep into shards: per program, equal chunks of its seeds (options as :func:`run_programs`).
 
     A chunk holds as many seeds as fit ``memory_budget`` (and at most
@@ -513,13 +624,14 @@ def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     depend on how many seeds share its call, so every executor must run the
     same shards.
     """
-    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping)
+    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping, metrics)
     configs = list(configs)
     seeds = [int(s) for s in seeds]
     n_seeds = len(seeds)
     eval_names = [name for name, _, _ in data.evals]
     shards: list[Shard] = []
-    for p, prog in enumerate(plan_programs(configs, data)):
+    schemes, weight_index = weight_schemes(configs, data)
+    for p, prog in enumerate(plan_programs(configs, data, metrics, reduction)):
         plan = program_plan(prog, data, n_seeds, tap_layers=tuple(tap_layers),
                             tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
                             lr_schedule=lr_growth is not None, record_steps=record_steps,
@@ -532,13 +644,14 @@ def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
             chunk = max(1, min(n_seeds, cap // per_seed, by_work))
             chunk = math.ceil(n_seeds / math.ceil(n_seeds / chunk))  # equal chunks: less padding
             plan = dataclasses.replace(plan, n_seeds=chunk)
-        cfgs = tuple(_group_config(g, configs, lr_growth) for g in prog.groups)
+        cfgs = tuple(_group_config(g, configs, lr_growth, weight_index) for g in prog.groups)
         ids = tuple(g.config_ids for g in prog.groups)
         for start in range(0, n_seeds, chunk):
             part = seeds[start:start + chunk]
             padded = part + [part[-1]] * (chunk - len(part))
             shards.append(Shard(len(shards), p, plan, ids, cfgs, _engine.seed_array(padded),
-                                start, len(part), keep_params))
+                                start, len(part), keep_params,
+                                schemes if any(s is not None for s in schemes) else ()))
     return shards
 
 
@@ -553,7 +666,8 @@ def run_shard(shard: Shard, data: TrainingData,
     eval_y = tuple(tuple(encode_targets(ye, data.task, g.loss, g.network.n_outputs)
                          for g in groups)
                    for _, _, ye in data.evals)
-    batch = _engine.Data(data.x_train, ys, tuple(xe for _, xe, _ in data.evals), eval_y)
+    batch = _engine.Data(data.x_train, ys, tuple(xe for _, xe, _ in data.evals), eval_y,
+                         weight_rows(shard.weights or (None,), data), data.w_evals)
     states, hist = _engine.fit_program(plan)(shard.configs, batch, shard.seeds, on_epoch)
     history, diverged, stopped, best, params = [], [], [], [], []
     for g, state in enumerate(states):
@@ -783,6 +897,8 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  tap_set: str = "test", record_steps: bool = False, noise_rows: int = 0,
                  lr_growth: Sequence[float] | None = None,
                  early_stopping: _engine.EarlyStopRule | None = None,
+                 metrics: Sequence[str] | None = None,
+                 reduction: str = "sum_over_batch_size",
                  executor: Executor | None = None,
                  shard_store: ShardStore | None = None) -> RawResult:
     """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
@@ -791,7 +907,11 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     ("val" or "test") after every epoch; ``record_steps`` each micro-batch's loss;
     ``noise_rows`` the gradient noise scale on that many training rows;
     ``lr_growth[c]`` multiplies configuration ``c``'s learning rate at every update
-    (see :class:`gdlab.engine.Plan`).
+    (see :class:`gdlab.engine.Plan`); ``metrics`` names the metrics every model
+    reports (default: accuracy for classification, none for regression);
+    ``reduction`` the loss reduction (:data:`gdlab.engine.REDUCTIONS`).
+    Rows are weighted by the data's sample weights and each configuration's
+    ``class_weight``.
 
     The work is cut into shards (:func:`build_shards`) that ``executor`` runs
     (default: :class:`LocalExecutor`, in this process); the numbers do not depend
@@ -800,7 +920,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     """
     executor = executor if executor is not None else LocalExecutor()
     configs = list(configs)
-    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping)
+    _check_options(configs, data, tap_layers, tap_set, lr_growth, early_stopping, metrics)
     for b in sorted({c.batch_size for c in configs if c.batch_size >= data.n_train}):
         warnings.warn(BATCH_LARGER_THAN_DATA.format(batch=b, n=data.n_train),
                       BatchLargerThanData, stacklevel=3)
@@ -808,7 +928,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                           max_models_per_call=max_models_per_call, keep_params=keep_params,
                           tap_layers=tap_layers, tap_set=tap_set, record_steps=record_steps,
                           noise_rows=noise_rows, lr_growth=lr_growth,
-                          early_stopping=early_stopping)
+                          early_stopping=early_stopping, metrics=metrics, reduction=reduction)
     merge = _Merge(len(list(seeds)), len(configs), max(c.epochs for c in configs),
                    early_stopping is not None)
     timings = {"compile_and_run_s": 0.0}

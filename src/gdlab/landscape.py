@@ -192,14 +192,14 @@ class _Model:
 
 def _model(cfg: TrainConfig, td: Any) -> _Model:
     from gdlab import engine
-    from gdlab.executor import metric_for
+    from gdlab.executor import metrics_for
 
     net = cfg.network(td.n_features, td.task, td.n_outputs)
     _, _, loss = cfg.output_layer(td.task, td.n_outputs)
     # Evaluation needs the network, loss and metric only: one optimizer kind for
     # all, so configurations that differ in optimizer share a compiled program.
-    group = engine.GroupSpec(network=net, loss=loss, metric=metric_for(td.task, loss,
-                                                                       net.n_outputs),
+    group = engine.GroupSpec(network=net, loss=loss,
+                             metrics=metrics_for(td.task, loss, net.n_outputs),
                              optimizer="sgd")
     n_layers = len(net.layers)
     one = engine.GroupConfig(optimizer={}, batch_size=np.int32(cfg.batch_size),
@@ -331,11 +331,11 @@ def landscape(data: Any, configs: Sequence[TrainConfig], initial: Sequence[Any],
         program = _slices_program(model.group, bool(c_arr.size), max(int(c_arr.size), 1))
         out_line, out_plane = jax.device_get(program(p0, p1, a.astype(np.float32), d1, d2, ab,
                                                      sets, model.config))
-        has_metric = model.group.metric is not None
-        _store(line, out_line, names, has_metric, (a.size, n_s, n_c), ci)
+        metrics = model.group.metrics
+        _store(line, out_line, names, metrics, (a.size, n_s, n_c), ci)
         if c_arr.size:
             flat: dict[str, np.ndarray] = {}
-            _store(flat, out_plane, names, has_metric, (c_arr.size ** 2, n_s, n_c), ci)
+            _store(flat, out_plane, names, metrics, (c_arr.size ** 2, n_s, n_c), ci)
             for metric, arr in flat.items():
                 plane.setdefault(metric, np.full((c_arr.size, c_arr.size, n_s, n_c), np.nan))
                 plane[metric][:, :, :, ci] = arr[:, :, ci].reshape(c_arr.size, c_arr.size, n_s)
@@ -343,12 +343,11 @@ def landscape(data: Any, configs: Sequence[TrainConfig], initial: Sequence[Any],
                      {"direction_seed": int(direction_seed)})
 
 
-def _store(target: dict[str, np.ndarray], out: Any, names: Sequence[str], has_metric: bool,
-           shape: tuple[int, int, int], config: int) -> None:
-    for prefix, (loss, metric) in zip(names, out, strict=True):
+def _store(target: dict[str, np.ndarray], out: Any, names: Sequence[str],
+           metrics: Sequence[Any], shape: tuple[int, int, int], config: int) -> None:
+    for prefix, (loss, values) in zip(names, out, strict=True):
         keys = [(f"{prefix}loss", loss)]
-        if has_metric:
-            keys.append((f"{prefix}accuracy", metric))
+        keys += [(f"{prefix}{m.key}", v) for m, v in zip(metrics, values, strict=True)]
         for name, values in keys:
             target.setdefault(name, np.full(shape, np.nan))
             target[name][:, :, config] = np.asarray(values, np.float64)

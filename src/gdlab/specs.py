@@ -58,6 +58,7 @@ class TrainConfig:
     epochs: int = 10
     loss: str | None = None
     output_activation: str | None = None
+    class_weight: str | tuple[tuple[int, float], ...] | None = None
 
     @property
     def learning_rate(self) -> float:
@@ -104,6 +105,7 @@ class TrainConfig:
             "epochs": self.epochs,
             "loss": self.loss,
             "output_activation": self.output_activation,
+            "class_weight": format_class_weight(self.class_weight),
         }
 
 
@@ -143,6 +145,49 @@ def parse_hidden(value: Any) -> tuple[int, ...]:
                 f"Hidden layer sizes must be integers >= 1, got {value!r}."
             )
     return sizes
+
+
+def parse_class_weight(value: Any) -> str | tuple[tuple[int, float], ...] | None:
+    """A class weight setting: None, ``"balanced"`` or ``{class: weight}`` (as sorted pairs).
+
+    Also reads the labels that tables and the command line use: ``"none"`` and
+    ``"0:1,1:3"``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in {"none", ""}:
+            return None
+        if text == "balanced":
+            return "balanced"
+        try:
+            value = dict((k.strip(), float(v)) for k, v in
+                         (part.split(":") for part in text.split(",")))
+        except ValueError:
+            raise ConfigError(
+                f"Cannot read class weights {value!r}: write 'balanced', 'none' or "
+                "class:weight pairs such as '0:1,1:3'."
+            ) from None
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"`class_weight` must be None, 'balanced' or a mapping {{class: weight}}, got "
+            f"{value!r}."
+        )
+    from gdlab.weighting import check_class_weight
+
+    return tuple(sorted(check_class_weight(value).items()))
+
+
+def format_class_weight(value: str | tuple[tuple[int, float], ...] | None) -> str:
+    """How a class weight setting is named: ``"balanced"``, ``"none"`` or ``"0:1,1:3"``."""
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    return ",".join(f"{k}:{v:g}" for k, v in value)
 
 
 def format_hidden(hidden: tuple[int, ...]) -> str:
@@ -185,6 +230,8 @@ def resolve(settings: Mapping[str, Any], base: TrainConfig | None = None) -> Tra
             updates[key] = _positive_int(key, value)
         elif key == "loss":
             updates[key] = None if value is None else _losses.canonical_loss(value)
+        elif key == "class_weight":
+            updates[key] = parse_class_weight(value)
     opt = updates.get("optimizer", cfg.optimizer)
     overrides = {k: v for k, v in settings.items()
                  if k in OPTIMIZER_SETTINGS and k != "optimizer"}
@@ -214,6 +261,8 @@ def value_label(axis: str, value: Any) -> str:
         if isinstance(value, str):
             return value
         return as_optimizer_spec(value).label()
+    if axis == "class_weight":
+        return format_class_weight(parse_class_weight(value))
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -269,6 +318,8 @@ class SweepSpec:
                 return as_optimizer_spec(v).label()
             if axis == "hidden" and not isinstance(v, str):
                 return format_hidden(parse_hidden(v))
+            if axis == "class_weight" and v is not None and not isinstance(v, str):
+                return format_class_weight(parse_class_weight(v))
             return v
 
         return {
@@ -311,6 +362,8 @@ def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:
 def _hashable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(value)
+    if isinstance(value, Mapping):  # class weights: sorted (key, weight) pairs
+        return tuple(sorted(value.items(), key=lambda kv: str(kv[0])))
     return value
 
 
