@@ -91,25 +91,28 @@ def _check_number(name: str, value: Any, *, integer: bool = False, minimum: floa
     return int(value) if integer else float(value)
 
 
-def resolve_minimize(monitor: str, mode: str, metric_names: tuple[str, ...] = ()) -> bool:
+def resolve_minimize(monitor: str, mode: str, metric_names: tuple[str, ...] = (),
+                     minimized: tuple[str, ...] = ()) -> bool:
     """The direction of ``monitor``: Keras's ``mode='auto'`` rule, or ``'min'``/``'max'``.
 
-    In auto mode a loss (``loss``, ``val_loss``) is minimized and an accuracy
-    metric of the model (``accuracy``, ``val_acc``, ... from ``metric_names``)
-    maximized; any other name is an error, as in Keras.
+    In auto mode a loss (``loss``, ``val_loss``) and the model's error metrics
+    (``minimized``: ``mae``, ``val_mse``, ...) are minimized and its accuracy
+    metrics (``metric_names``: ``accuracy``, ``val_acc``, ...) maximized, as
+    Keras reads each metric's direction; any other name is an error, as in Keras.
     """
     if mode not in ("auto", "min", "max"):
         raise ConfigError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}.")
     if mode != "auto":
         return mode == "min"
     name = str(monitor).removeprefix("val_")
-    if name == "loss":
+    if name == "loss" or name in minimized:
         return True
     if name in metric_names:
         return False
+    known = ", ".join((*metric_names, *minimized)) or "none"
     raise ConfigError(
         f"Cannot tell whether `monitor={monitor!r}` should be minimized or maximized: it is "
-        f"neither the loss nor one of the model's metrics ({', '.join(metric_names) or 'none'}). "
+        f"neither the loss nor one of the model's metrics ({known}). "
         "Pass mode='min' or mode='max'."
     )
 

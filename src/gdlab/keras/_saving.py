@@ -273,6 +273,7 @@ def save(model: Model, filepath: str | os.PathLike[str], *, weights_only: bool,
         settings["optimizer"] = _checkpoint.optimizer_to_dict(opt.spec)
         settings["keras"]["compile"] = {"loss": model._loss_name,
                                         "metrics": list(model._metric_names),
+                                        "weighted_metrics": list(model._weighted_metric_names),
                                         "optimizer_name": opt.name,
                                         "optimizer_iterations": iterations,
                                         "optimizer_state_arrays": len(extra)}
@@ -331,7 +332,8 @@ def load_model(filepath: str | os.PathLike[str], compile: bool = True) -> Model:
         opt = _optimizers.get(spec)
         opt.name = compile_settings.get("optimizer_name", opt.name)
         model.compile(optimizer=opt, loss=compile_settings["loss"],
-                      metrics=compile_settings.get("metrics") or None)
+                      metrics=compile_settings.get("metrics") or None,
+                      weighted_metrics=compile_settings.get("weighted_metrics") or None)
         _restore_optimizer(model, path, compile_settings, contents.extra)
     return model
 

@@ -221,7 +221,13 @@ def _check_monitor(owner: str, monitor: Any, mode: Any) -> None:
 
 
 def _minimize(monitor: str, mode: str, model: Any) -> bool:
-    return _es.resolve_minimize(monitor, mode, tuple(getattr(model, "_metric_names", ())))
+    if hasattr(model, "_metric_directions"):
+        directions = model._metric_directions()
+    else:  # a model-like object naming its (accuracy) metrics only
+        directions = dict.fromkeys(getattr(model, "_metric_names", ()), True)
+    return _es.resolve_minimize(monitor, mode,
+                                tuple(k for k, up in directions.items() if up),
+                                tuple(k for k, up in directions.items() if not up))
 
 
 class EarlyStopping(Callback):

@@ -22,15 +22,20 @@ import numpy as np
 from gdlab import engine as _engine
 from gdlab import losses as _losses
 from gdlab import network as _network
+from gdlab import weighting as _weighting
 from gdlab.errors import ConfigError, DataError, NotSupportedError, ShapeError
-from gdlab.keras import _progbar, _saving, _state
+from gdlab.keras import _compat, _progbar, _saving, _state
+from gdlab.keras import losses as _keras_losses
+from gdlab.keras import metrics as _keras_metrics
 from gdlab.keras import optimizers as _optimizers
+from gdlab.keras._compat import KerasDeprecated, NotProbabilities
 from gdlab.keras.callbacks import Callback, CallbackList, History
 from gdlab.keras.layers import Activation, Dense, InputLayer, KerasTensor, Layer
 from gdlab.pitfalls import check_split
-from gdlab.validation import as_features, as_targets
+from gdlab.validation import as_targets
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_json"]
+__all__ = ["KerasDeprecated", "Model", "NotProbabilities", "Sequential", "load_model",
+           "model_from_json"]
 
 
 def _network_spec(n_inputs: int, layers: Sequence[Layer]) -> _network.NetworkSpec:
@@ -72,6 +77,56 @@ def _labels(y: np.ndarray) -> np.ndarray:
     return y[:, 0].round() if y.shape[1] == 1 else y.argmax(axis=1)
 
 
+def _metric_list(metrics: Any, argument: str) -> list[tuple[Any, str, str]]:
+    """``(serializable identifier, History name, kind)`` of each metric given to compile."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        raise NotSupportedError(
+            f"Give `{argument}` as a list, e.g. {argument}=['accuracy']: gdlab models have one "
+            "output.")
+    if isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        name, kind = _keras_metrics.get(m)
+        out.append((m if isinstance(m, str) else _keras_metrics.serialize(m), name, kind))
+    return out
+
+
+def _history_keys(metrics: list[tuple[Any, str, str]], weighted: list[tuple[Any, str, str]]
+                  ) -> list[tuple[str, str, str, bool]]:
+    """``(History key, name, kind, weighted)`` per metric, named as Keras names them.
+
+    A repeated name gets ``_1``, ``_2``...; a weighted metric whose name is taken
+    becomes ``weighted_<name>`` (``keras/src/trainers/compile_utils.py``).
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for _, name, kind in metrics:
+        key = name
+        if key in seen:
+            key = f"{name}_{seen[name]}"
+            seen[name] += 1
+        else:
+            seen[name] = 1
+        out.append((key, name, kind, False))
+    for _, name, kind in weighted:
+        key = name
+        if key in seen:
+            key = f"weighted_{name}"
+            if key in seen:
+                index = seen[key]
+                seen[key] += 1
+                key = f"{key}_{index}"
+            else:
+                seen[key] = 1
+        else:
+            seen[name] = 1
+        out.append((key, name, kind, True))
+    return out
+
+
 def _readable_size(n_bytes: float) -> str:
     for unit in ["B", "KB", "MB", "GB", "TB"]:
         if n_bytes / 1024 < 1:
@@ -85,7 +140,7 @@ def _keras_optimizer_param_count(optimizer: _optimizers.Optimizer, n_params: int
     """How many optimizer variables Keras reports: iterations, learning rate and slots."""
     p = optimizer.spec.params
     slots = {
-        "sgd": 1 if p["momentum"] else 0,
+        "sgd": 1 if p.get("momentum") else 0,
         "adam": 3 if p.get("amsgrad") else 2,
         "adamw": 3 if p.get("amsgrad") else 2,
         "adagrad": 1,
@@ -99,7 +154,7 @@ def _keras_optimizer_param_count(optimizer: _optimizers.Optimizer, n_params: int
     return 2 + slots * n_params + extra
 
 
-class Model:
+class Model(_compat.ModelCompat):
     """A chain of layers from an input to an output, as ``keras.Model(inputs, outputs)``."""
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
@@ -109,7 +164,11 @@ class Model:
         self.name = name or _state.unique_name(self._default_name())
         self.optimizer: _optimizers.Optimizer | None = None
         self.loss: str | None = None
-        self._metric_names: list[str] = []
+        self._loss_name: Any = None
+        self._from_logits = False
+        self._metric_names: list[Any] = []
+        self._weighted_metric_names: list[Any] = []
+        self._metric_keys: list[tuple[str, str, str, bool]] = []
         self.stop_training = False
         self.history: History | None = None
         self._layers: list[Layer] = []
@@ -304,34 +363,40 @@ class Model:
                 metrics: Any = None, weighted_metrics: Any = None, run_eagerly: bool = False,
                 steps_per_execution: int = 1, jit_compile: Any = "auto",
                 auto_scale_loss: bool = True) -> None:
-        """Set the optimizer (name or object), the loss (name) and metrics (accuracy)."""
+        """Set the optimizer, the loss and the metrics, as Keras's ``compile``.
+
+        ``metrics`` are reported unweighted and ``weighted_metrics`` weighted by
+        ``fit``'s and ``evaluate``'s sample weights, under Keras's History names.
+        """
         del run_eagerly, steps_per_execution, jit_compile, auto_scale_loss
-        if loss_weights is not None or weighted_metrics is not None:
-            raise NotSupportedError("`loss_weights` and `weighted_metrics` are not supported.")
+        if loss_weights is not None:
+            raise NotSupportedError(
+                "`loss_weights` weighs the losses of several outputs; gdlab models have one "
+                "output, so leave it out (scale the loss with sample_weight in fit instead)."
+            )
         if loss is None:
             raise ConfigError(
                 "compile needs a loss, e.g. loss='binary_crossentropy' (two classes), "
                 "'categorical_crossentropy' (one-hot classes) or 'mse' (regression)."
             )
-        if not isinstance(loss, str):
-            raise NotSupportedError(f"Give the loss by name (e.g. 'binary_crossentropy'), got {loss!r}.")
+        metric_ids = _metric_list(metrics, "metrics")
+        weighted_ids = _metric_list(weighted_metrics, "weighted_metrics")
         self.optimizer = _optimizers.get(optimizer)
-        self.loss = _losses.canonical_loss(loss)
-        self._loss_name = loss
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        if isinstance(metrics, dict):
-            raise NotSupportedError("Give metrics as a list, e.g. metrics=['accuracy'].")
-        names = [str(m) for m in metrics]
-        for m in names:
-            _losses.canonical_metric(m)
-        if len(names) > 1:
-            raise NotSupportedError(
-                f"gdlab tracks one accuracy metric, got {names}; use metrics=['accuracy']."
-            )
-        self._metric_names = names
+        self.loss, self._from_logits, self._loss_name = _keras_losses.get(loss)
+        self._metric_names = [serial for serial, _, _ in metric_ids]
+        self._weighted_metric_names = [serial for serial, _, _ in weighted_ids]
+        self._metric_keys = _history_keys(metric_ids, weighted_ids)
+
+    def _metric_directions(self) -> dict[str, bool]:
+        """Each History metric name: True if larger is better (accuracies), else False."""
+        return {key: kind in _losses.ACCURACY_NAMES
+                or _losses.METRIC_KINDS[kind].targets == "classes"
+                for key, _, kind, _ in self._metric_keys}
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """``["loss", *metric names]``, in the order ``evaluate`` returns them."""
+        return ["loss", *(key for key, _, _, _ in self._metric_keys)]
 
     def _require_compiled(self, what: str) -> None:
         if self.optimizer is None or self.loss is None:
@@ -347,18 +412,10 @@ class Model:
         """Create the weights for inputs of shape ``(None, n_features)``."""
         raise NotSupportedError("A functional Model is built from its Input.")
 
-    def _targets(self, y: Any, n_rows: int, name: str = "y") -> tuple[np.ndarray, str | None]:
-        """Encode targets for the loss; resolve 'accuracy' as Keras does."""
+    def _targets(self, y: Any, n_rows: int, name: str = "y") -> np.ndarray:
+        """Encode targets for the loss (a column, one-hot rows, or class indices)."""
         arr = as_targets(y, name=name, n_rows=n_rows, x_name="x")
         units = self.network_spec().n_outputs
-        metric = None
-        if self._metric_names:
-            m = self._metric_names[0].lower()
-            if m in {"accuracy", "acc"}:
-                last = arr.shape[-1] if arr.ndim == 2 else 1
-                metric = _losses.resolve_accuracy(arr.ndim, last, units)
-            else:
-                metric = m
         loss = self.loss
         if loss == "sparse_categorical_crossentropy":
             flat = arr.reshape(arr.shape[0], -1)
@@ -374,7 +431,7 @@ class Model:
                     f"(the output has {units} units); {name} holds values from "
                     f"{flat.min():g} to {flat.max():g}."
                 )
-            return flat.astype(np.float32), metric
+            return flat.astype(np.float32)
         y2 = arr[:, None] if arr.ndim == 1 else arr
         if y2.shape[1] != units:
             hint = ""
@@ -383,7 +440,7 @@ class Model:
                         "pandas.get_dummies), or use loss='sparse_categorical_crossentropy'.")
             raise ShapeError(
                 f"Targets `{name}` of shape {arr.shape} do not match the model's output of shape "
-                f"(None, {units}) for loss {self._loss_name!r}.{hint}"
+                f"(None, {units}) for loss {self._loss_label()!r}.{hint}"
             )
         if loss == "binary_crossentropy" and ((y2 < 0) | (y2 > 1)).any():
             raise DataError(
@@ -391,15 +448,30 @@ class Model:
                 f"{y2.min():g} to {y2.max():g}. Encode the two classes as 0 and 1, or use "
                 "categorical_crossentropy with one-hot targets for more classes."
             )
-        return y2.astype(np.float32), metric
+        return y2.astype(np.float32)
 
-    def _group(self, metric: str | None) -> _engine.GroupSpec:
+    def _loss_label(self) -> str:
+        return self._loss_name if isinstance(self._loss_name, str) else str(self.loss)
+
+    def _engine_metrics(self, y: Any) -> tuple[_engine.Metric, ...]:
+        """The compiled metrics for targets ``y`` (as given): 'accuracy' resolved as Keras does."""
+        arr = np.asarray(y)
+        units = self.network_spec().n_outputs
+        out = []
+        for key, _, kind, weighted in self._metric_keys:
+            if kind in _losses.ACCURACY_NAMES:
+                last = arr.shape[-1] if arr.ndim == 2 else 1
+                kind = _losses.resolve_accuracy(arr.ndim, last, units)
+            out.append(_engine.Metric(key, kind, weighted))
+        return tuple(out)
+
+    def _group(self, metrics: tuple[_engine.Metric, ...]) -> _engine.GroupSpec:
         spec = self.optimizer.spec
-        return _engine.GroupSpec(self.network_spec(), self.loss, metric, spec.kind,
-                                 spec.static_options, 1)
+        return _engine.GroupSpec(self.network_spec(), self.loss, metrics, spec.kind,
+                                 spec.static_options, 1, loss_from_logits=self._from_logits)
 
-    def _history_key(self, metric: str | None) -> str:
-        return self._metric_names[0] if metric is not None else ""
+    def _is_classifier(self) -> bool:
+        return _losses.LOSSES[self.loss].targets == "classes"
 
     # ------------------------------------------------------------------- fit
 
@@ -409,17 +481,28 @@ class Model:
             class_weight: Any = None, sample_weight: Any = None, initial_epoch: int = 0,
             steps_per_epoch: Any = None, validation_steps: Any = None,
             validation_batch_size: Any = None, validation_freq: int = 1) -> History:
-        """Train with Keras's semantics and return a :class:`History`."""
+        """Train with Keras's semantics and return a :class:`History`.
+
+        ``sample_weight`` multiplies each row's loss (and weighs the
+        ``weighted_metrics``); ``class_weight`` ({class: weight}, or gdlab's
+        ``"balanced"``) gives each training row its class's weight. As in Keras,
+        the two cannot be combined, ``validation_split`` splits the sample
+        weights with the rows, and validation rows are weighted by their own
+        sample weights only (``validation_data=(x, y, sample_weight)``).
+        """
         self._require_compiled("fit")
         verbose = _progbar.resolve_verbose(verbose)
-        for arg, value in [("class_weight", class_weight), ("sample_weight", sample_weight),
-                           ("steps_per_epoch", steps_per_epoch),
+        for arg, value in [("steps_per_epoch", steps_per_epoch),
                            ("validation_steps", validation_steps),
                            ("validation_batch_size", validation_batch_size)]:
             if value is not None:
                 raise NotSupportedError(f"`{arg}` is not supported by gdlab's fit.")
         if validation_freq != 1:
             raise NotSupportedError("gdlab validates after every epoch (validation_freq=1).")
+        if class_weight is not None and sample_weight is not None:
+            raise ConfigError(
+                "`class_weight` and `sample_weight` cannot be given together (Keras refuses "
+                "them too): multiply the class weights into sample_weight instead.")
         batch_size = 32 if batch_size is None else batch_size
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise ConfigError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
@@ -429,18 +512,25 @@ class Model:
             raise ConfigError(f"`validation_split` must be in [0, 1), got {validation_split!r}.")
 
         n_expected = self.n_features if self.built else None
-        x_arr = as_features(x, name="x", n_features=n_expected)
+        x_arr = _compat.as_keras_features(x, name="x", n_features=n_expected)
         self._ensure_built(x_arr.shape[1])
-        y_arr, metric = self._targets(y, x_arr.shape[0])
+        y_arr = self._targets(y, x_arr.shape[0])
+        metrics = self._engine_metrics(y)
+        w_arr = None if sample_weight is None else _weighting.sample_weights(
+            sample_weight, x_arr.shape[0])
 
-        x_val = y_val = None
+        x_val = y_val = w_val = None
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
-                raise ConfigError("`validation_data` must be a tuple (x_val, y_val).")
+                raise ConfigError(
+                    "`validation_data` must be a tuple (x_val, y_val) or "
+                    "(x_val, y_val, val_sample_weight).")
+            x_val = _compat.as_keras_features(validation_data[0], name="x_val",
+                                              n_features=self.n_features)
+            y_val = self._targets(validation_data[1], x_val.shape[0], name="y_val")
             if len(validation_data) == 3 and validation_data[2] is not None:
-                raise NotSupportedError("Validation sample weights are not supported.")
-            x_val = as_features(validation_data[0], name="x_val", n_features=self.n_features)
-            y_val, _ = self._targets(validation_data[1], x_val.shape[0], name="y_val")
+                w_val = _weighting.sample_weights(validation_data[2], x_val.shape[0],
+                                                  name="val_sample_weight")
         elif validation_split:
             split_at = int(np.floor(x_arr.shape[0] * (1.0 - float(validation_split))))
             if split_at == 0 or split_at == x_arr.shape[0]:
@@ -451,17 +541,24 @@ class Model:
                 )
             x_arr, x_val = x_arr[:split_at], x_arr[split_at:]
             y_arr, y_val = y_arr[:split_at], y_arr[split_at:]
-        if y_val is not None and metric is not None:
+            if w_arr is not None:
+                w_arr, w_val = w_arr[:split_at], w_arr[split_at:]
+        if y_val is not None and self._is_classifier():
             # Keras takes the last rows as they come; on a file sorted by class they hold
             # one class. gdlab keeps that behaviour, and says so.
             check_split(_labels(y_val), _labels(y_arr), "validation", None,
                         "Shuffle the rows before fit, or split with "
                         "gdlab.preprocessing.prepare(..., validation='stratified') and pass "
                         "validation_data.", stacklevel=3)
+        if class_weight is not None:  # on the training rows only, after the split (Keras)
+            labels = _weighting.labels_of(y_arr)
+            n_classes = max(self.network_spec().n_outputs, 2)
+            w_arr = _weighting.class_weight_rows(
+                _weighting.resolve_class_weight(class_weight, labels, n_classes), labels)
 
         n_train = x_arr.shape[0]
         steps = -(-n_train // int(batch_size))
-        group = self._group(metric)
+        group = self._group(metrics)
         opt_spec = self.optimizer.spec
         config = _engine.group_config(group, [opt_spec], [int(batch_size)], [int(epochs)])
         eval_sets = (("val_", x_val.shape[0]),) if x_val is not None else ()
@@ -472,6 +569,8 @@ class Model:
             jnp.asarray(x_arr), (jnp.asarray(y_arr),),
             (jnp.asarray(x_val),) if x_val is not None else (),
             ((jnp.asarray(y_val),),) if x_val is not None else (),
+            None if w_arr is None else jnp.asarray(w_arr)[None],
+            (None if w_val is None else jnp.asarray(w_val),) if x_val is not None else (),
         )
         shuffle_keys = _state.next_key()[None]
         state = self._initial_state(group)
@@ -482,7 +581,6 @@ class Model:
         history.set_model(self)
         self.history = history
         self.stop_training = False
-        metric_key = self._history_key(metric)
         cbs.on_train_begin()
         logs: dict[str, float] = {}
         for epoch in range(int(initial_epoch), int(epochs)):
@@ -496,10 +594,7 @@ class Model:
             hist = jax.device_get(hist)
             seconds = time.perf_counter() - t0
             self._sync(state, steps)
-            logs = {}
-            for key in sorted(hist):
-                name = key.replace("accuracy", metric_key) if metric_key else key
-                logs[name] = float(np.asarray(hist[key])[0, 0, 0])
+            logs = {key: float(np.asarray(hist[key])[0, 0, 0]) for key in sorted(hist)}
             _progbar.bar(verbose, steps, seconds, logs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -541,31 +636,44 @@ class Model:
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: int | str = "auto", sample_weight: Any = None, steps: Any = None,
                  callbacks: Any = None, return_dict: bool = False) -> Any:
-        """Loss (and accuracy) over the given data with the current weights."""
+        """Loss and metrics over the given data with the current weights.
+
+        Rows are weighted by ``sample_weight`` as in ``fit``. Returns the loss
+        alone when there are no metrics, else ``[loss, *metrics]`` in Keras's
+        order (or a dict with ``return_dict=True``).
+        """
         self._require_compiled("evaluate")
         verbose = _progbar.resolve_verbose(verbose)
-        if sample_weight is not None or steps is not None:
-            raise NotSupportedError("`sample_weight` and `steps` are not supported by evaluate.")
+        if steps is not None:
+            raise NotSupportedError("`steps` is not supported by evaluate.")
         del callbacks
         self._require_built("evaluate")
-        x_arr = as_features(x, name="x", n_features=self.n_features)
-        y_arr, metric = self._targets(y, x_arr.shape[0])
-        group = self._group(metric)
+        x_arr = _compat.as_keras_features(x, name="x", n_features=self.n_features)
+        y_arr = self._targets(y, x_arr.shape[0])
+        w_arr = None if sample_weight is None else jnp.asarray(
+            _weighting.sample_weights(sample_weight, x_arr.shape[0]))
+        group = self._group(self._engine_metrics(y))
         config = _engine.group_config(group, [self.optimizer.spec], [1], [1])
         config = jax.tree_util.tree_map(lambda a: a[0], config)
         t0 = time.perf_counter()
-        loss, acc = _engine.evaluate_program(group)(self._params(), jnp.asarray(x_arr),
-                                                     jnp.asarray(y_arr), config)
+        loss, values = _engine.evaluate_program(group)(
+            self._params(), jnp.asarray(x_arr), jnp.asarray(y_arr), config, w_arr)
         logs = {"loss": float(loss)}
-        if metric is not None:
-            logs = {self._metric_names[0]: float(acc), **logs}
+        logs |= {m.key: float(v) for m, v in zip(group.metrics, values, strict=True)}
         bs = 32 if batch_size is None else int(batch_size)
-        _progbar.bar(verbose, -(-x_arr.shape[0] // bs), time.perf_counter() - t0, logs)
+        _progbar.bar(verbose, -(-x_arr.shape[0] // bs), time.perf_counter() - t0,
+                     dict(sorted(logs.items())))
         if return_dict:
             return logs
-        if metric is None:
-            return logs["loss"]
-        return [logs["loss"], logs[self._metric_names[0]]]
+        return self._in_order(logs)
+
+    def _in_order(self, logs: dict[str, float]) -> Any:
+        """Keras's ``evaluate`` list: the loss, the metrics by their given names, then the
+        remaining (renamed) ones sorted; a single value alone."""
+        names = ["loss", *(name for _, name, _, _ in self._metric_keys)]
+        results = [logs[n] for n in names if n in logs]
+        results += [logs[k] for k in sorted(logs) if k not in names]
+        return results[0] if len(results) == 1 else results
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
                 steps: Any = None, callbacks: Any = None) -> np.ndarray:
@@ -575,7 +683,7 @@ class Model:
             raise NotSupportedError("`steps` is not supported by predict.")
         del callbacks
         self._require_built("predict")
-        x_arr = as_features(x, name="x", n_features=self.n_features)
+        x_arr = _compat.as_keras_features(x, name="x", n_features=self.n_features)
         t0 = time.perf_counter()
         out, _ = _engine.predict_program(self.network_spec())(self._params(), jnp.asarray(x_arr))
         out = np.asarray(out)
@@ -592,20 +700,22 @@ class Model:
         """Same as ``predict(x, verbose=0)``."""
         return self.predict(x, verbose=0)
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
-        """One update on one batch; returns its loss (and accuracy) before the update."""
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: Any = None, return_dict: bool = False) -> Any:
+        """One update on one batch; returns its loss (and metrics) before the update."""
         n = len(x)
-        h = self.fit(x, y, batch_size=n, epochs=1, verbose=0, shuffle=False)
+        h = self.fit(x, y, batch_size=n, epochs=1, verbose=0, shuffle=False,
+                     sample_weight=sample_weight, class_weight=class_weight)
         logs = {k: v[-1] for k, v in h.history.items()}
         if return_dict:
             return logs
-        if not self._metric_names:
-            return logs["loss"]
-        return [logs["loss"], logs[self._metric_names[0]]]
+        return self._in_order(logs)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
-        """Same as ``evaluate(x, y, verbose=0)``."""
-        return self.evaluate(x, y, verbose=0, return_dict=return_dict)
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Same as ``evaluate(x, y, sample_weight=sample_weight, verbose=0)``."""
+        return self.evaluate(x, y, verbose=0, sample_weight=sample_weight,
+                             return_dict=return_dict)
 
     # --------------------------------------------------------------- summary
 
@@ -661,7 +771,7 @@ def tree_expand(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None, None], tree)
 
 
-class Sequential(Model):
+class Sequential(_compat.SequentialCompat, Model):
     """A stack of layers, as ``keras.Sequential``; ``add`` appends one."""
 
     def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None,
@@ -722,9 +832,16 @@ class Sequential(Model):
             raise ConfigError(f"Cannot build for input shape {shape}.")
         self._start(Input_for((int(n),)))
 
-    def pop(self) -> None:
-        """Remove the last layer."""
-        raise NotSupportedError("Sequential.pop is not supported; build a new model instead.")
+    def pop(self) -> Layer:
+        """Remove the last layer and return it (the input size is kept)."""
+        if not self.layers:
+            raise ConfigError("There are no layers in the model to pop.")
+        if not self.built:
+            return self._pending.pop()
+        layer = self._layers.pop()
+        # The layer before it (or the InputLayer) now gives the model's output.
+        self._output_tensor = self._layers[-1].output
+        return layer
 
 
 def Input_for(shape: tuple[int, ...]) -> KerasTensor:  # noqa: N802
