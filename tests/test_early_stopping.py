@@ -13,6 +13,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,6 @@ from hypothesis import strategies as st
 from gdlab import early_stopping as es
 from gdlab.errors import ConfigError
 from gdlab.keras import callbacks as gcb
-
-keras = pytest.importorskip("keras")
 
 
 class ScriptedModel:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import jax
+import keras
 import numpy as np
 import pytest
 
 from gdlab import initializers
 from gdlab.errors import ConfigError
-
-keras = pytest.importorskip("keras")
 
 SHAPE = (400, 300)  # fan_in 400, fan_out 300: 120,000 draws
 FAN_AVG = 350.0

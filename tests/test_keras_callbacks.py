@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import jax
+import keras
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 
 import gdlab.keras as gk
 from gdlab import checkpoint
@@ -22,9 +24,6 @@ from gdlab.keras.callbacks import (
     TensorBoard,
 )
 from gdlab.keras.models import load_model, model_from_json
-
-keras = pytest.importorskip("keras")
-event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 RNG = np.random.default_rng(0)
 N = 120

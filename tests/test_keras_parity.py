@@ -12,14 +12,13 @@ from __future__ import annotations
 import ast
 
 import jax
+import keras
 import numpy as np
 import optax
 import pytest
 
 import gdlab.keras as gk
 from gdlab import engine, optimizers
-
-keras = pytest.importorskip("keras")
 
 RTOL, ATOL = 1e-5, 1e-5
 N_ROWS = 103  # with validation_split=0.2: 82 training rows, batches 16*5 + 2 (partial)

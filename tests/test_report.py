@@ -103,7 +103,6 @@ def _browser() -> tuple[str, str]:
 
 
 def test_report_renders_in_a_real_browser(run) -> None:
-    pytest.importorskip("selenium")
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 
 from gdlab import tensorboard as tb
 from gdlab.errors import ConfigError
-
-event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
 def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
