@@ -6,7 +6,17 @@
 ``optimizers``, ``callbacks`` and ``utils``.
 """
 
-from gdlab.keras import backend, callbacks, layers, models, optimizers, utils
+from gdlab.keras import (
+    backend,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
 from gdlab.keras.layers import Input
 from gdlab.keras.models import Model, Sequential
 
@@ -16,7 +26,10 @@ __all__ = [
     "Sequential",
     "backend",
     "callbacks",
+    "initializers",
     "layers",
+    "losses",
+    "metrics",
     "models",
     "optimizers",
     "utils",

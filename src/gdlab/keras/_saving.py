@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab import checkpoint as _checkpoint
+from gdlab import initializers as _initializers
 from gdlab.errors import ConfigError, DataError, NotSupportedError
 from gdlab.keras import optimizers as _optimizers
 from gdlab.keras.layers import Activation, Dense, Input, InputLayer, Layer
@@ -47,6 +48,15 @@ def _layer_entry(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
             "registered_name": None}
 
 
+def _keras_initializer(name: str) -> Any:
+    """An initializer in Keras's form: its name, or a serialized ``Constant(value)``."""
+    value = _initializers.constant_value(name)
+    if value is None:
+        return name
+    return {"module": "keras.initializers", "class_name": "Constant",
+            "config": {"value": value}, "registered_name": None}
+
+
 def _layer_config(layer: Layer, fan_in: int) -> dict[str, Any]:
     if isinstance(layer, InputLayer):
         return _layer_entry("InputLayer", {
@@ -56,8 +66,8 @@ def _layer_config(layer: Layer, fan_in: int) -> dict[str, Any]:
         entry = _layer_entry("Dense", {
             "name": layer.name, "trainable": True, "dtype": "float32", "units": layer.units,
             "activation": layer.activation, "use_bias": layer.use_bias,
-            "kernel_initializer": layer.kernel_initializer,
-            "bias_initializer": layer.bias_initializer,
+            "kernel_initializer": _keras_initializer(layer.kernel_initializer),
+            "bias_initializer": _keras_initializer(layer.bias_initializer),
             "kernel_regularizer": None, "bias_regularizer": None,
             "kernel_constraint": None, "bias_constraint": None})
     elif isinstance(layer, Activation):
@@ -125,6 +135,8 @@ def _initializer(value: Any, where: str) -> str:
     if isinstance(value, Mapping) and isinstance(value.get("class_name"), str):
         class_name = value["class_name"]
         config = dict(value.get("config") or {})
+        if class_name == "Constant":
+            return _initializers.constant_name(config.get("value", 0.0))
         defaults = _KERAS_INIT_DEFAULTS.get(class_name, {})
         for key, v in config.items():
             if key in _HARMLESS_INIT_KEYS or (key in defaults and v == defaults[key]):

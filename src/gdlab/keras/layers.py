@@ -17,6 +17,7 @@ from gdlab import activations as _activations
 from gdlab import initializers as _initializers
 from gdlab.errors import ConfigError, NotSupportedError, ShapeError
 from gdlab.keras import _state
+from gdlab.keras import initializers as _keras_initializers
 
 __all__ = ["Layer", "Dense", "Activation", "InputLayer", "Input", "KerasTensor"]
 
@@ -151,7 +152,7 @@ class Dense(Layer):
     _base_name = "dense"
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None,
                  bias_constraint: Any = None, **kwargs: Any) -> None:
@@ -168,8 +169,9 @@ class Dense(Layer):
         self.units = int(units)
         self.activation = _activations.canonical_activation(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.canonical_initializer(kernel_initializer)
-        self.bias_initializer = _initializers.canonical_initializer(bias_initializer)
+        # Names, objects of gdlab.keras.initializers, or their classes.
+        self.kernel_initializer = _keras_initializers.get(kernel_initializer)
+        self.bias_initializer = _keras_initializers.get(bias_initializer)
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
 
