@@ -10,8 +10,21 @@ os.environ.setdefault("GDLAB_COMPILATION_CACHE", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Hypothesis: CI draws the same examples every run (derandomized, no example database);
+# `pytest --hypothesis-profile=full` draws many more, fresh each time. Tests that set
+# max_examples keep their own count; the parity suite takes the profile's.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          max_examples=8, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.filter_too_much])
+settings.register_profile("full", deadline=None, max_examples=300, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.filter_too_much])
+settings.load_profile(os.environ.get("GDLAB_HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GDLAB_SHARED", ROOT.parent / "shared"))

@@ -398,6 +398,21 @@ def seed_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array]:
     return keys_from_seeds(jnp.asarray(seed_array(seeds)))
 
 
+def epoch_permutation(shuffle_key: jax.Array, epoch: jax.Array | int, n: int) -> jax.Array:
+    """The order of the ``n`` training rows in ``epoch`` for one seed's shuffle key."""
+    return jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+
+
+def batch_order(seed: int, epoch: int, n_train: int) -> np.ndarray:
+    """The training rows' order in ``epoch`` for every model of ``seed``, as a sweep shuffles.
+
+    Models of one seed share it (common random numbers); batches are its
+    consecutive slices, the last one partial.
+    """
+    _, keys = seed_keys([seed])
+    return np.asarray(epoch_permutation(keys[0], epoch, n_train))
+
+
 # --------------------------------------------------------------- per-model math
 
 
@@ -703,9 +718,7 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
 
     def permutation(e):
         if plan.shuffle:
-            perm = jax.vmap(lambda k: jax.random.permutation(jax.random.fold_in(k, e), n))(
-                shuffle_keys
-            )
+            perm = jax.vmap(lambda k: epoch_permutation(k, e, n))(shuffle_keys)
         else:
             perm = jnp.broadcast_to(jnp.arange(n), (plan.n_seeds, n))
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
