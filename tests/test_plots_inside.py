@@ -165,8 +165,9 @@ def sweep():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(int)
+    # tanh: no dead units, so no seed ends on one class (the subject here is the figure).
     return sweeps.sweep((x[:60], y[:60], x[60:], y[60:]), grid={"hidden": ["4-2", "3"]},
-                        optimizer="adam", epochs=3, batch_size=20, seeds=2,
+                        optimizer="adam", activation="tanh", epochs=3, batch_size=20, seeds=2,
                         record_layers=(-2,), progress=False), y[60:], x[60:]
 
 

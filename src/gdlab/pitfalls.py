@@ -86,8 +86,8 @@ SINGLE_SEED = (
 )
 
 MAJORITY_CLASS = (
-    "Sweep '{sweep}': {items} end with an accuracy equal to the majority class's share "
-    "({share:.3f}): these runs predict a single class (for example dead ReLU units in a narrow "
+    "Sweep '{sweep}': {items} end with an accuracy equal to one class's share of the "
+    "{part} rows ({share}): these runs predict a single class (for example dead ReLU units in a narrow "
     "layer, or a learning rate too small or too large). Their mean accuracy mixes two "
     "different outcomes; look at the seeds separately."
 )

@@ -33,13 +33,16 @@ from gdlab.pitfalls import (
     RisingLoss,
     SingleSeed,
 )
+from gdlab.results import is_accuracy
 
 VERDICTS = ("best", "distinguishable", "indistinguishable", "no verdict")
 
 
 def main_metric(result: Any) -> str:
-    """The metric settings are compared on: held-out accuracy if measured, else a loss."""
-    for m in ("test_accuracy", "val_accuracy", "accuracy", "test_loss", "val_loss", "loss"):
+    """The metric settings are compared on: the sweep's first metric (accuracy, or
+    regression's MAE, ...) on held-out rows if measured, else a loss."""
+    first = result.first_metric or "accuracy"
+    for m in (f"test_{first}", f"val_{first}", first, "test_loss", "val_loss", "loss"):
         if m in result.history:
             return m
     raise ValueError("the result has no metrics")
@@ -54,8 +57,8 @@ def default_goal(result: Any) -> str:
     metric = main_metric(result)
     means = np.array([_mean(v) for v in final_values(result, metric)])
     if not np.isfinite(means).any():
-        return f"{metric}>=1" if "accuracy" in metric else f"{metric}<=0"
-    if "accuracy" in metric:
+        return f"{metric}>=1" if is_accuracy(metric) else f"{metric}<=0"
+    if is_accuracy(metric):
         return f"{metric}>={0.95 * np.nanmax(means):.3f}"
     return f"{metric}<={1.05 * np.nanmin(means):.4g}"
 
@@ -98,7 +101,7 @@ def paired_comparison(result: Any, metric: str | None = None,
 
     metric = metric or main_metric(result)
     values = final_values(result, metric)
-    higher = "accuracy" in metric
+    higher = is_accuracy(metric)
     means = np.array([_mean(v) for v in values])
     if not np.isfinite(means).any():
         best = 0
@@ -150,8 +153,9 @@ def check_result(result: Any, eval_sets: dict[str, tuple[np.ndarray, np.ndarray]
         warnings.warn(SINGLE_SEED.format(sweep=name, n=spec.n_configs), SingleSeed,
                       stacklevel=stacklevel)
 
-    # Runs that predict one class: accuracy equal to the majority share, confirmed on the
-    # predictions when the weights are at hand.
+    # Runs that predict one class: accuracy equal to some class's share (the majority's,
+    # or a minority's when the run predicts the training majority that the held-out rows
+    # lack), confirmed on the predictions when the weights are at hand.
     task = result.meta.get("data", {}).get("task")
     for part in ("test", "val"):
         metric = f"{part}_accuracy"
@@ -159,19 +163,23 @@ def check_result(result: Any, eval_sets: dict[str, tuple[np.ndarray, np.ndarray]
                 part not in eval_sets:
             continue
         x, y = eval_sets[part]
-        share = float(np.bincount(np.asarray(y, int)).max() / len(y))
+        shares = np.bincount(np.asarray(y, int)) / len(y)
+        shares = shares[shares > 0]
         values = final_values(result, metric)
-        flagged = []
+        flagged, seen = [], set()
         for c, setting in enumerate(result.setting_names):
-            hits = [s for s in range(len(spec.seeds))
-                    if np.isfinite(values[c, s]) and abs(values[c, s] - share) < 0.5 / len(y)]
+            hits = [s for s in range(len(spec.seeds)) if np.isfinite(values[c, s])
+                    and np.min(np.abs(shares - values[c, s])) < 0.5 / len(y)]
             confirmed = [s for s in hits if _predicts_one_class(result, c, s, x) is not False]
             if confirmed:
                 flagged.append(f"'{setting}' in {len(confirmed)} of {len(spec.seeds)} seeds")
+                seen |= {float(shares[np.argmin(np.abs(shares - values[c, s]))])
+                         for s in confirmed}
         if flagged:
-            warnings.warn(MAJORITY_CLASS.format(sweep=name, items="; ".join(flagged),
-                                                share=share), MajorityClass,
-                          stacklevel=stacklevel)
+            warnings.warn(MAJORITY_CLASS.format(
+                sweep=name, items="; ".join(flagged), part=part,
+                share=", ".join(f"{v:.3f}" for v in sorted(seen))), MajorityClass,
+                stacklevel=stacklevel)
         break
 
     # Losses that rise over the first epochs, or diverge.
