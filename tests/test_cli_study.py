@@ -166,3 +166,106 @@ def test_builtin_study_on_banknotes_says_which_settings_to_trust(cli, banknotes_
             cells = next(r for r in rows_printed if r and r[0] == setting)
             verdict = "distinguishable (" if setting in worse else "indistinguishable ("
             assert cells[-1].startswith(verdict), cells
+
+
+def _weighted_csv(path, regression: bool = False) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    signal = x @ np.array([1.0, -2.0, 0.5])
+    df["class" if not regression else "y"] = (signal + 0.3 * rng.normal(size=120)
+                                              if regression else (signal > 0.8).astype(int))
+    df["w"] = rng.uniform(0.0, 3.0, 120).round(3)
+    df.to_csv(path, index=False)
+
+
+def test_sweep_with_sample_weights_class_weight_axis_and_metrics_repeats_from_its_study(
+        cli, tmp_path) -> None:
+    data = tmp_path / "notes.csv"
+    _weighted_csv(data)
+    out = tmp_path / "run"
+    code, stdout, err = cli("sweep", "--data", str(data), "--target", "class", "--sample-weight",
+                            "w", "--class-weight", "none,balanced,{0:1,1:2.5}", "--metrics",
+                            "accuracy,mse", "--epochs", "2", "--seeds", "2", "--out", str(out))
+    assert code == 0, err
+    tidy = pd.read_parquet(out / "results.parquet")
+    assert list(dict.fromkeys(tidy.class_weight)) == ["none", "balanced", "0:1,1:2.5"]
+    assert {"accuracy", "mse", "test_accuracy", "test_mse"} <= set(tidy.metric)
+    assert "class" not in set(tidy.columns) and "w" not in set(tidy.columns)
+    import tomllib
+
+    doc = tomllib.loads((out / "study.toml").read_text())
+    assert doc["data"]["sample_weight"] == "w" and doc["metrics"] == ["accuracy", "mse"]
+    assert doc["sweeps"][0]["grid"]["class_weight"] == ["none", "balanced",
+                                                        {"0": 1.0, "1": 2.5}]
+    html = (out / "report.html").read_text()
+    assert "Rows are weighted by the column <code>w</code>" in html
+    # The resolved study.toml repeats the run exactly, weights and all.
+    again = tmp_path / "again"
+    code, _, err = cli("study", str(out / "study.toml"), "--out", str(again))
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(again / "results.parquet"), tidy)
+    # Without the weights, the same sweep trains other numbers.
+    plain = tmp_path / "plain"
+    assert cli("sweep", "--data", str(data), "--target", "class", "--class-weight",
+               "none,balanced,{0:1,1:2.5}", "--metrics", "accuracy,mse", "--epochs", "2",
+               "--seeds", "2", "--out", str(plain))[0] == 0
+    other = pd.read_parquet(plain / "results.parquet")
+    assert not (other.value.to_numpy() == tidy.value.to_numpy()).all()
+
+
+def test_regression_sweep_prints_its_metric(cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    data = tmp_path / "houses.csv"
+    _weighted_csv(data, regression=True)
+    out = tmp_path / "run"
+    code, stdout, err = cli("sweep", "--data", str(data), "--target", "y", "--hidden", "4",
+                            "--lr", "0.01,0.05", "--epochs", "2", "--seeds", "2", "--out",
+                            str(out))
+    assert code == 0, err
+    header = next(line for line in stdout.splitlines() if "setting" in line)
+    assert "mae" in header and "test mae" in header and "vs best (test mae, paired)" in header
+    assert set(pd.read_parquet(out / "results.parquet").metric) == {
+        "loss", "mae", "test_loss", "test_mae"}
+
+
+def test_sweep_help_shows_the_weight_and_metric_options(cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli("sweep", "--help")
+    assert code == 0
+    for text in ("--sample-weight", "--class-weight", "--metrics", "none,balanced",
+                 "--metrics mae,rmse"):
+        assert text in out, text
+    code, out, _ = cli("study", "--help")
+    assert code == 0 and "--sample-weight" in out and "--metrics" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sweep", "--data", "notes.csv", "--target", "class", "--sample-weight", "W"],
+         ["Sample-weight column 'W' is not in notes.csv", "Did you mean 'w'?"]),
+        (["sweep", "--sample-weight", "w"], ["names a column of a data file", "'wine'"]),
+        (["study", "--sample-weight", "w"], ["--sample-weight names a column of a data file"]),
+        (["sweep", "--metrics", "maee"], ["Unknown metric 'maee'", "Did you mean 'mae'?"]),
+        (["study", "--metrics", "accuray"], ["--metrics", "Unknown metric 'accuray'"]),
+        (["sweep", "--class-weight", "none,0:1,1:3"], ["--class-weight", "grouped in braces"]),
+        (["sweep", "--class-weight", "balancd"], ["Cannot read class weights 'balancd'"]),
+        (["study", "--class-weight", "0:1,1"], ["Cannot read class weights '0:1,1'"]),
+        (["sweep", "--data", "houses.csv", "--target", "y", "--metrics", "accuracy"],
+         ["Metric 'accuracy' needs classes", "'mae'"]),
+        (["sweep", "--data", "houses.csv", "--target", "y", "--class-weight", "balanced"],
+         ["weighs rows by their class", "sample-weight column"]),
+        (["study", "--resume", "runs/x", "--metrics", "mae"], ["--resume takes the run "
+                                                               "directory only"]),
+    ],
+)
+def test_bad_weight_and_metric_flags_give_one_line_and_exit_2(cli, monkeypatch, tmp_path, args,
+                                                              words) -> None:
+    monkeypatch.chdir(tmp_path)
+    _weighted_csv(tmp_path / "notes.csv")
+    _weighted_csv(tmp_path / "houses.csv", regression=True)
+    assert_one_line_error(cli(*args), 2, *words)
+    assert not (tmp_path / "runs").exists()  # nothing written for a run that cannot start

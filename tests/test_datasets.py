@@ -456,6 +456,63 @@ def test_other_table_errors() -> None:
         datasets.from_frame(_frame(), "class", task="classification")
 
 
+def test_a_sample_weight_column_weighs_the_rows_and_is_not_a_feature(tmp_path) -> None:
+    df = _frame(w=[1.0, 0.0, 2.5, 1])
+    ds = datasets.from_frame(df, "class", sample_weight="w")
+    assert ds.feature_names == ("alpha", "beta") and ds.weight_column == "w"
+    assert ds.w.dtype == np.float32 and not ds.w.flags.writeable
+    np.testing.assert_array_equal(ds.w, [1.0, 0.0, 2.5, 1.0])
+    assert "sample_weight='w'" in repr(ds)
+    assert datasets.from_frame(df, "class").feature_names == ("alpha", "beta", "w")
+    assert datasets.from_frame(df, "class").w is None
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet")
+    for name in ("t.csv", "t.parquet"):
+        loaded = datasets.load(tmp_path / name, target="class", sample_weight="w")
+        np.testing.assert_array_equal(loaded.w, ds.w)
+        np.testing.assert_array_equal(loaded.x, ds.x)
+    # a missing weight follows missing='drop' like any other missing value
+    kept = datasets.from_frame(_frame(w=[1.0, None, 2.0, 3.0]), "class", sample_weight="w",
+                               missing="drop")
+    np.testing.assert_array_equal(kept.w, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(kept.x[:, 0], [1.0, 3.0, 4.0])
+    arrays = datasets.from_arrays(ds.x, ds.y, sample_weight=[1, 2, 3, 4])
+    assert arrays.weight_column == "sample_weight" and arrays.n_features == 2
+    np.testing.assert_array_equal(arrays.w, [1, 2, 3, 4])
+
+
+@pytest.mark.parametrize(("columns", "weight", "kw", "message"), [
+    ({"w": [1, 1, 1, 1]}, "W", {}, r"^Sample-weight column 'W' is not in table\. Did you mean "
+                                  r"'w'\? Its columns are: 'alpha', 'beta', 'class', 'w'\.$"),
+    ({"weights": [1, 1, 1, 1]}, "weight", {}, r"Sample-weight column 'weight' .*Did you mean "
+                                              r"'weights'"),
+    ({"w": ["a", "b", "a", "c"]}, "w", {}, r"^Sample-weight column 'w' of table is not numeric "
+                                           r"\(.*e\.g\. 'a', 'b', 'c'\); weights are numbers"),
+    ({"w": [1.0, -2.0, 0.5, -1.0]}, "w", {}, r"^Sample-weight column 'w' of table has 2 "
+                                             r"negative weights \(rows 1, 3\); weights must be "
+                                             r">= 0\.$"),
+    ({"w": [1.0, np.nan, 0.5, 1.0]}, "w", {}, r"^Sample-weight column 'w' of table has 1 "
+                                              r"missing values \(rows 1\)\. Give every row a "
+                                              r"weight, or pass missing='drop'"),
+    ({"w": [1.0, np.inf, 0.5, 1.0]}, "w", {}, r"has 1 infinite values \(rows 1\); weights "
+                                              r"must be finite"),
+    ({"w": [0, 0, 0, 0]}, "w", {}, r"Every sample weight in column 'w' of table is 0"),
+    ({}, "class", {}, r"target 'class' cannot also be the sample-weight column"),
+    ({"w": [1, 1, 1, 1]}, "w", {"features": ["alpha", "w"]},
+     r"sample-weight column 'w' cannot also be a feature"),
+])
+def test_sample_weight_column_errors_say_what_is_wrong(columns, weight, kw, message) -> None:
+    with pytest.raises(DataError, match=message):
+        datasets.from_frame(_frame(**columns), "class", sample_weight=weight, **kw)
+
+
+def test_built_in_datasets_have_no_sample_weight_column() -> None:
+    with pytest.raises(ConfigError, match=r"The wine dataset has no sample-weight column; "
+                                          r"sample_weight names a column of a \.csv"):
+        datasets.load("wine", sample_weight="w")
+    assert datasets.load("wine", sample_weight=None).w is None
+
+
 # ---------------------------------------------------------------- task inference, Dataset
 
 

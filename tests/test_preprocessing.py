@@ -224,3 +224,35 @@ def test_labels_survive_a_dataframe_round_trip(notes) -> None:
     assert isinstance(frame, pd.DataFrame)
     again = datasets.from_frame(frame, "class")
     np.testing.assert_array_equal(prepare(again).y_test, prepare(notes).y_test)
+
+
+def test_sample_weights_split_with_their_rows_and_are_never_scaled() -> None:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.normal(size=(60, 2)) * 10, columns=["a", "b"])
+    df["class"] = np.arange(60) % 2
+    df["w"] = rng.uniform(0, 5, 60)
+    ds = datasets.from_frame(df, "class", sample_weight="w")
+    for scale in ("standard", "minmax", "course", "none"):
+        if scale == "course":
+            with pytest.warns(LeakyScaling):
+                p = prepare(ds, scale=scale, validation_split=0.25)
+        else:
+            p = prepare(ds, scale=scale, validation_split=0.25)
+        for part in ("train", "val", "test"):
+            w = getattr(p, f"w_{part}")
+            np.testing.assert_array_equal(w, ds.w[getattr(p, f"{part}_index")])
+            assert w.dtype == np.float32 and not w.flags.writeable
+        assert p.record()["sample_weight"] == "w" and p.weight_column == "w"
+    unweighted = prepare(datasets.from_frame(df, "class"))
+    assert unweighted.w_train is None and unweighted.w_test is None
+    assert unweighted.record()["sample_weight"] is None
+
+
+def test_a_training_part_without_weight_is_an_error() -> None:
+    df = pd.DataFrame({"a": np.arange(20.0), "class": np.arange(20) % 2})
+    test_rows = prepare(datasets.from_frame(df, "class")).test_index
+    df["w"] = np.isin(np.arange(20), test_rows).astype(float)  # weight on test rows only
+    ds = datasets.from_frame(df, "class", sample_weight="w")
+    with pytest.raises(DataError, match=r"Every sample weight of the training part \(14 rows\) "
+                                        r"is 0.*column 'w'"):
+        prepare(ds)

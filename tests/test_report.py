@@ -133,3 +133,49 @@ def test_report_renders_in_a_real_browser(run) -> None:
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         browser.quit()
+
+
+def test_report_of_a_regression_sweep_shows_its_metric(tmp_path, monkeypatch) -> None:
+    """Regression: curves, tables and the verdicts use the sweep's first metric (MAE)."""
+    import numpy as np
+    import pandas as pd
+
+    from gdlab import plots
+    from gdlab.report import sweep_table
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 3))
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    df["price"] = x @ np.array([1.0, -2.0, 0.5]) + 0.2 * rng.normal(size=150)
+    df.to_csv(tmp_path / "houses.csv", index=False)
+    drawn = []
+    original = plots.plot_curves
+
+    def spy(result, metrics=None, **kw):
+        drawn.append(list(metrics))
+        return original(result, metrics, **kw)
+
+    monkeypatch.setattr(plots, "plot_curves", spy)
+    doc = {"name": "houses", "seeds": 3, "metrics": ["mae", "rmse"],
+           "data": {"source": str(tmp_path / "houses.csv"), "target": "price"},
+           "model": {"optimizer": "sgd", "epochs": 3, "hidden": "4", "batch_size": 16},
+           "sweeps": [{"name": "lr", "title": "Learning rates",
+                       "grid": {"learning_rate": [0.001, 0.05]}}],
+           "baseline": {"cv": 3}}
+    run = run_study(parse_study(doc, origin="t"), tmp_path / "run", progress=False)
+    assert drawn == [["loss", "mae"]]
+    html = (run.out_dir / "report.html").read_text()
+    table = sweep_table(run.results[0])
+    assert list(table.columns[:5]) == ["setting", "train loss", "train mae", "test loss",
+                                       "test mae"]
+    assert "test mae 95% CI" in table.columns
+    summary = run.results[0].summary()
+    assert table["test mae"].tolist() == [f"{m:.3f} ± {s:.3f}" for m, s in zip(
+        summary.test_mae_mean, summary.test_mae_std, strict=True)]
+    section = html.split('id="sweep-lr"')[1]
+    for cell in ("<th>train mae</th>", "<th>test mae 95% CI</th>", *table["test mae"]):
+        assert cell in section, cell
+    assert "<b>Learning rates</b> (final test mae, 3 seeds, paired)" in html
+    assert "Convergence to <code>test_mae&lt;=" in html
+    best = summary.setting[summary.test_mae_mean.idxmin()]
+    assert f"best <i>{best}</i>" in html

@@ -170,3 +170,18 @@ def test_early_stopping_on_validation_needs_a_validation_part() -> None:
     doc = {**DOC, "sweeps": [{"name": "a", "early_stopping": {"patience": 2}}]}
     with pytest.raises(ConfigError, match="monitors 'val_loss' but there is no validation part"):
         parse_study(doc, origin="t")
+
+
+def test_metrics_and_monitors_are_checked_against_the_data_before_anything_is_written(
+        tmp_path) -> None:
+    bad = spec(metrics=["mse"], sweeps=[{"name": "a", "validation_split": 0.2,
+                                         "early_stopping": {"monitor": "val_accuracy"}}])
+    with pytest.raises(ConfigError, match=r"study 'tiny', sweeps\[0\] \(a\): early_stopping "
+                                          r"monitors 'val_accuracy', which this sweep does not "
+                                          r"report; it reports loss, mse"):
+        run_study(bad, tmp_path / "bad", progress=False)
+    three = spec(sweeps=[{"name": "a", "model": {"class_weight": {"3": 2.0}}}])
+    with pytest.raises(ConfigError, match=r"sweeps\[0\] \(a\): `class_weight` names class 3, "
+                                          r"but the classes are 0\.\.2"):
+        run_study(three, tmp_path / "three", progress=False)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "three").exists()

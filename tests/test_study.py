@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 
 import pytest
 
@@ -117,3 +118,101 @@ def test_builtin_files_are_readable_examples() -> None:
 
     doc = tomllib.loads(builtin_path("gradient-descent").read_text())
     assert doc["name"] == "gradient-descent"
+
+
+WEIGHTED = """
+name = "weighted"
+metrics = ["accuracy", "mse"]
+[data]
+source = "notes.csv"
+target = "class"
+sample_weight = "w"
+[model]
+optimizer = "sgd"
+class_weight = { 0 = 1.0, 1 = 3.0 }
+[[sweeps]]
+name = "schemes"
+grid = { class_weight = ["none", "balanced", { 0 = 1.0, 1 = 2.5 }] }
+goal = "test_mse<=0.2"
+[[sweeps]]
+name = "own"
+metrics = ["rmse"]
+configs = [{ class_weight = "balanced" }, { learning_rate = 0.1 }]
+goal = "val_rmse<0.5"
+"""
+
+
+def test_weights_and_metrics_in_a_study_file_round_trip(tmp_path) -> None:
+    path = tmp_path / "weighted.toml"
+    path.write_text(WEIGHTED)
+    spec = read_study(path)
+    assert spec.data.sample_weight == "w" and spec.metrics == ("accuracy", "mse")
+    schemes, own = spec.sweeps
+    assert spec.metrics_for(schemes) == ("accuracy", "mse") and own.metrics == ("rmse",)
+    assert spec.sweep_specs()[0].setting_names() == ["none", "balanced", "0:1,1:2.5"]
+    configs = spec.sweep_specs()[0].configs()
+    assert [c.class_weight for c in configs] == [None, "balanced", ((0, 1.0), (1, 2.5))]
+    # the base's weights hold where a configuration does not set its own
+    assert [c.class_weight for c in spec.sweep_specs()[1].configs()] == [
+        "balanced", ((0, 1.0), (1, 3.0))]
+    text = spec.to_toml()
+    doc = tomllib.loads(text)
+    assert doc["model"]["class_weight"] == {"0": 1.0, "1": 3.0}
+    assert doc["sweeps"][0]["grid"]["class_weight"] == ["none", "balanced", {"0": 1.0, "1": 2.5}]
+    assert doc["metrics"] == ["accuracy", "mse"] and doc["sweeps"][1]["metrics"] == ["rmse"]
+    assert doc["data"]["sample_weight"] == "w"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "study.toml").write_text(text)
+    again = read_study(tmp_path / "run" / "study.toml")
+    assert again.sweep_specs() == spec.sweep_specs()
+    # the data file is written as an absolute path, the rest as it was
+    assert again.data == replace(spec.data, source=str((tmp_path / "notes.csv").resolve()))
+    assert (again.metrics, again.sweeps, again.model) == (spec.metrics, spec.sweeps, spec.model)
+    assert again.to_toml() == text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metrics": ["maee"]}, r"^s\.toml: metrics: Unknown metric 'maee'\. Did you mean "
+                                r"'mae'\? Valid metrics: .*rmse"),
+        ({"metrics": "mae"}, r"s\.toml: metrics must be a list of metric names"),
+        ({"sweeps": [{"name": "a", "metrics": ["rmse", "rmse"]}]},
+         r"s\.toml: sweeps\[0\] \(a\)\.metrics: `metrics` names a metric twice"),
+        ({"sweeps": [{"name": "a", "goal": "test_rmse<=0.5"}]}, r"Unknown metric 'test_rmse'"),
+        ({"metrics": ["mae"], "sweeps": [{"name": "a", "goal": "test_rmse<=0.5"}]},
+         r"sweeps\[0\] \(a\)\.goal: Unknown metric 'test_rmse'"),
+        ({"model": {"class_weight": "balancd"}}, r"\[model\]: Cannot read class weights "
+                                                 r"'balancd'"),
+        ({"sweeps": [{"name": "a", "grid": {"class_weight": ["none", {"0": -1.0}]}}]},
+         r"sweeps\[0\] \(a\)\.grid\.class_weight: `class_weight` weights must be finite"),
+        ({"sweeps": [{"name": "a", "configs": [{"class_weight": {"x": 1.0}}]}]},
+         r"sweeps\[0\] \(a\)\.configs\[0\]: `class_weight` keys must be class indices"),
+        ({"data": {"source": "wine", "sample_weight": "w"}},
+         r"s\.toml: \[data\]\.sample_weight names a column of a data file, but 'wine' is a "
+         r"built-in dataset"),
+        ({"data": {"sample_weight": 3}}, r"\[data\]\.sample_weight must be a str, got int"),
+    ],
+)
+def test_bad_weights_and_metrics_name_the_key(changes, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        study(**changes)
+
+
+def test_goals_on_the_study_metrics_and_overrides() -> None:
+    spec = study(metrics=["rmse"], sweeps=[{"name": "a", "goal": "test_rmse<=0.5"}])
+    assert spec.sweeps[0].goal == "test_rmse<=0.5"
+    assert study(sweeps=[{"name": "a", "goal": "val_mae<1"}]).sweeps[0].goal == "val_mae<1"
+    over = load_study("gradient-descent").with_overrides(
+        data="notes.csv", target="class", sample_weight="w", metrics=["accuracy", "mse"],
+        class_weight="0:1,1:2")
+    assert over.data.sample_weight == "w" and over.metrics == ("accuracy", "mse")
+    assert all(c.class_weight == ((0, 1.0), (1, 2.0)) for s in over.sweep_specs()
+               for c in s.configs())
+    assert over.with_overrides(data="other.csv").data.sample_weight is None
+    assert over.with_overrides(class_weight="none").sweep_specs()[0].configs()[0].class_weight \
+        is None
+    with pytest.raises(ConfigError, match=r"--metrics: Unknown metric 'accuray'"):
+        over.with_overrides(metrics=["accuray"])
+    with pytest.raises(ConfigError, match=r"--sample-weight names a column of a data file"):
+        load_study("gradient-descent").with_overrides(sample_weight="w")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gdlab.errors import ConfigError, ShapeError, unknown_name
-from gdlab.results import METRIC_ORDER, SweepResult
+from gdlab.results import METRIC_ORDER, SweepResult, is_accuracy
 
 #: Values this close to a goal's threshold count as equal to it (float32 metrics).
 SLACK = 1e-6
@@ -244,7 +244,7 @@ def convergence_table(result: SweepResult, goal: str | Goal, within: int | None 
         hit = e[~np.isnan(e)]
         f = np.where(diverged[:, c], np.nan, final[:, c])
         mean, std, low, high = interval(f, confidence)
-        if "accuracy" in goal.metric:  # a proportion: the interval stays within [0, 1]
+        if is_accuracy(goal.metric):  # a proportion: the interval stays within [0, 1]
             low, high = max(low, 0.0), min(high, 1.0)
         finished = f[~np.isnan(f)]
         row: dict[str, Any] = {"config": c, "setting": name}

@@ -45,6 +45,8 @@ class Dataset:
 
     ``y`` holds class indices ``0..k-1`` (int64) for classification, indexing
     ``class_names``, and float32 values for regression (``class_names`` None).
+    ``w`` holds per-row sample weights (float32, finite, >= 0) read from the
+    column ``weight_column``, or None when rows are unweighted.
     """
 
     name: str
@@ -55,10 +57,18 @@ class Dataset:
     task: str
     source: str
     target: str = "class"
+    w: np.ndarray | None = None
+    weight_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise unknown_name("task", self.task, TASKS)
+        if self.w is not None and (not isinstance(self.w, np.ndarray) or self.w.dtype !=
+                                   np.float32 or self.w.shape != (self.x.shape[0],)):
+            raise ShapeError(
+                f"Dataset {self.name!r}: `w` (sample weights) must be float32 with one value "
+                f"per row of `x` ({self.x.shape[0]}), got {_describe(self.w)}."
+            )
         if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim != 2:
             raise ShapeError(
                 f"Dataset {self.name!r}: `x` must be a 2-D float32 array, got "
@@ -150,8 +160,9 @@ class Dataset:
 
     def __repr__(self) -> str:
         kind = (f"{self.n_classes} classes" if self.class_names is not None else "regression")
+        weights = "" if self.w is None else f", sample_weight={self.weight_column!r}"
         return (f"Dataset({self.name!r}, {self.n_rows} rows, {self.n_features} features, "
-                f"{self.task}, {kind}, target={self.target!r})")
+                f"{self.task}, {kind}, target={self.target!r}{weights})")
 
 
 def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -216,7 +227,7 @@ def _guess_target(columns: Sequence[str], where: str) -> str:
 def from_frame(df: pd.DataFrame, target: str | None = None, *, name: str = "table",
                source: str = "DataFrame", features: Sequence[str] | None = None,
                task: str | None = None, missing: str = "error",
-               categorical: str = "error") -> Dataset:
+               categorical: str = "error", sample_weight: str | None = None) -> Dataset:
     """A :class:`Dataset` from a table with a named target column.
 
     Args:
@@ -229,14 +240,17 @@ def from_frame(df: pd.DataFrame, target: str | None = None, *, name: str = "tabl
         is a class label; other numbers are a regression target.
       missing: "error" (default) or "drop" rows with missing values.
       categorical: "error" (default) or "onehot" to encode non-numeric features.
+      sample_weight: a column of per-row sample weights (numbers >= 0), taken out
+        of the features; Keras's ``fit(sample_weight=...)`` for every model.
     """
     return _from_frame(df, target, name=name, source=source, where=name, features=features,
-                       task=task, missing=missing, categorical=categorical)
+                       task=task, missing=missing, categorical=categorical,
+                       sample_weight=sample_weight)
 
 
 def _from_frame(df: pd.DataFrame, target: str | None, *, name: str, source: str, where: str,
                 features: Sequence[str] | None, task: str | None, missing: str,
-                categorical: str) -> Dataset:
+                categorical: str, sample_weight: str | None = None) -> Dataset:
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"from_frame expects a pandas DataFrame, got {type(df).__name__}.")
     if missing not in MISSING:
@@ -254,8 +268,15 @@ def _from_frame(df: pd.DataFrame, target: str | None, *, name: str, source: str,
         target = _guess_target(columns, where)
     if target not in columns:
         raise _column_error("Target", target, columns, where)
+    weight = None if sample_weight is None else str(sample_weight)
+    if weight is not None:
+        if weight not in columns:
+            raise _column_error("Sample-weight", weight, columns, where)
+        if weight == target:
+            raise DataError(f"The target {target!r} cannot also be the sample-weight column "
+                            f"of {where}.")
     if features is None:
-        features = [c for c in columns if c != target]
+        features = [c for c in columns if c not in (target, weight)]
     else:
         features = [str(f) for f in features]
         for f in features:
@@ -263,11 +284,16 @@ def _from_frame(df: pd.DataFrame, target: str | None, *, name: str, source: str,
                 raise _column_error("Feature", f, columns, where)
         if target in features:
             raise DataError(f"The target {target!r} cannot also be a feature of {where}.")
+        if weight in features:
+            raise DataError(f"The sample-weight column {weight!r} cannot also be a feature of "
+                            f"{where}.")
     if not features:
         raise DataError(f"{where} has no feature columns besides the target {target!r}.")
-    df = df[[*features, target]]
+    df = df[[*features, target, *([weight] if weight is not None else [])]]
     if len(df) == 0:
         raise DataError(f"{where} has no rows.")
+    if weight is not None:
+        _check_weight_column(df[weight], weight, where, missing)
 
     nan = df.isna()
     if nan.to_numpy().any():
@@ -315,9 +341,52 @@ def _from_frame(df: pd.DataFrame, target: str | None, *, name: str, source: str,
             f"{_quote(cols)}. Rescale those columns before loading."
         )
     y, class_names, task = _encode_target(df[target], task, target, where)
+    w = None
+    if weight is not None:
+        w = df[weight].to_numpy(dtype=np.float64).astype(np.float32)
+        if not w.any():
+            raise DataError(f"Every sample weight in column {weight!r} of {where} is 0, so "
+                            "no row counts in the loss.")
+        _freeze(w)
     _freeze(x, y)
     return Dataset(name=name, x=x, y=y, feature_names=tuple(map(str, x_frame.columns)),
-                   class_names=class_names, task=task, source=source, target=target)
+                   class_names=class_names, task=task, source=source, target=target,
+                   w=w, weight_column=weight)
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    """The first few rows where ``mask`` holds, by the table's row labels."""
+    rows = [str(r) for r in index[mask][:5]]
+    more = int(mask.sum()) - len(rows)
+    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+
+
+def _check_weight_column(s: pd.Series, name: str, where: str, missing: str) -> None:
+    """Sample weights must be numbers, finite and >= 0; missing ones follow ``missing``."""
+    what = f"Sample-weight column {name!r} of {where}"
+    if not _is_numeric(s):
+        raise DataError(f"{what} is not numeric ({s.dtype}, e.g. "
+                        f"{_quote(s.dropna().drop_duplicates()[:3])}); weights are numbers "
+                        ">= 0.")
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    nan = np.isnan(values)
+    if nan.any() and missing == "error":
+        raise DataError(
+            f"{what} has {int(nan.sum())} missing values (rows {_rows(nan, s.index)}). Give "
+            f"every row a weight, or pass missing='drop' (CLI: --drop-missing) to drop those "
+            f"rows."
+        )
+    with np.errstate(invalid="ignore"):
+        negative, infinite = values < 0, np.isinf(values)
+    if infinite.any():
+        raise DataError(f"{what} has {int(infinite.sum())} infinite values (rows "
+                        f"{_rows(infinite, s.index)}); weights must be finite.")
+    if negative.any():
+        raise DataError(f"{what} has {int(negative.sum())} negative weights (rows "
+                        f"{_rows(negative, s.index)}); weights must be >= 0.")
+    if np.nanmax(values, initial=0.0) > np.finfo(np.float32).max:
+        raise DataError(f"{what} has weights beyond float32's range (about 3.4e38); "
+                        "rescale them.")
 
 
 def _encode_target(s: pd.Series, task: str | None, target: str,
@@ -362,8 +431,13 @@ def _encode_target(s: pd.Series, task: str | None, target: str,
 
 
 def from_arrays(x: Any, y: Any, *, name: str = "arrays", feature_names: Sequence[str] | None = None,
-                target: str = "y", task: str | None = None, source: str = "arrays") -> Dataset:
-    """A :class:`Dataset` from a feature matrix and a target vector (checked like a table)."""
+                target: str = "y", task: str | None = None, source: str = "arrays",
+                sample_weight: Any = None) -> Dataset:
+    """A :class:`Dataset` from a feature matrix and a target vector (checked like a table).
+
+    ``sample_weight`` (one number >= 0 per row) weighs the rows, as a table's
+    weight column does (named ``sample_weight``).
+    """
     x = np.asarray(x)
     if x.ndim != 2:
         raise ShapeError(f"`x` must be 2-D (samples, features), got shape {x.shape}.")
@@ -379,7 +453,17 @@ def from_arrays(x: Any, y: Any, *, name: str = "arrays", feature_names: Sequence
     if target in df.columns:
         raise DataError(f"Target name {target!r} is also a feature name; choose another.")
     df[target] = y
-    return from_frame(df, target, name=name, source=source, task=task)
+    weight = None
+    if sample_weight is not None:
+        weight = "sample_weight"
+        if weight in df.columns:
+            raise DataError(f"{weight!r} is also a feature or target name; choose another.")
+        w = np.asarray(sample_weight)
+        if w.shape != (x.shape[0],):
+            raise ShapeError(f"`sample_weight` must be 1-D with one value per row of `x` "
+                             f"({x.shape[0]}), got shape {w.shape}.")
+        df[weight] = w
+    return from_frame(df, target, name=name, source=source, task=task, sample_weight=weight)
 
 
 # ---------------------------------------------------------------------------- files
@@ -447,7 +531,8 @@ def load_parquet(path: str | os.PathLike[str], target: str | None = None, *,
 
 def _load_frame(df: pd.DataFrame, path: Path, target: str | None, name: str | None,
                 kw: dict[str, Any]) -> Dataset:
-    options = {"features": None, "task": None, "missing": "error", "categorical": "error"}
+    options = {"features": None, "task": None, "missing": "error", "categorical": "error",
+               "sample_weight": None}
     unknown = sorted(set(kw) - set(options))
     if unknown:
         raise ConfigError(f"Unknown option {unknown[0]!r} for reading {path.name}; valid "
@@ -778,7 +863,8 @@ def load(name_or_path: str | os.PathLike[str], target: str | None = None,
     """A built-in dataset by name (see :data:`BUILTIN`) or a .csv / .parquet file.
 
     ``kw`` go to the built-in's function, or to :func:`from_frame` for files
-    (``task``, ``missing``, ``categorical``, ``features``).
+    (``task``, ``missing``, ``categorical``, ``features``, ``sample_weight``: the
+    column of per-row weights).
     """
     if not is_file_reference(name_or_path):
         name = os.fspath(name_or_path)
@@ -788,6 +874,10 @@ def load(name_or_path: str | os.PathLike[str], target: str | None = None,
         import inspect
 
         valid = inspect.signature(BUILTIN[name]).parameters
+        if kw.get("sample_weight") is not None:
+            raise ConfigError(f"The {name} dataset has no sample-weight column; "
+                              "sample_weight names a column of a .csv or .parquet file.")
+        kw = {k: v for k, v in kw.items() if k != "sample_weight"}
         unknown = sorted(set(kw) - set(valid))
         if unknown:
             raise ConfigError(f"Unknown option {unknown[0]!r} for the {name} dataset; valid "

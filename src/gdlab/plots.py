@@ -63,16 +63,19 @@ def _band(values: np.ndarray, band: str) -> tuple[np.ndarray, np.ndarray, np.nda
     raise ConfigError(f"Unknown band {band!r}; choose 'sd' or 'range'.")
 
 
-def plot_curves(result: SweepResult, metrics: Sequence[str] = ("loss", "accuracy"), *,
+def plot_curves(result: SweepResult, metrics: Sequence[str] | None = None, *,
                 x: str = "epochs", band: str = "sd", title: str | None = None,
                 figsize: tuple[float, float] = (12, 8), ylim: tuple[float, float] | None = (0, 1)
                 ) -> Any:
     """The course's figure: one panel per metric (loss above accuracy), a line per setting.
 
     Lines are means over seeds; the shaded band is ±1 standard deviation
-    (``band="sd"``) or the min-max range (``band="range"``).
+    (``band="sd"``) or the min-max range (``band="range"``). ``metrics`` default
+    to the loss and the sweep's first metric (accuracy, or regression's MAE).
     """
     plt = _pyplot()
+    if metrics is None:
+        metrics = ["loss", *([result.first_metric] if result.first_metric else [])]
     metrics = [m for m in metrics if m in result.history]
     if not metrics:
         raise ConfigError(f"None of the metrics is in this result ({', '.join(result.metrics)}).")
@@ -116,8 +119,9 @@ def plot_final(result: SweepResult, metric: str | None = None, *, axis: str | No
     """
     plt = _pyplot()
     if metric is None:
-        metric = next(m for m in ("test_accuracy", "val_accuracy", "accuracy", "test_loss",
-                                   "val_loss", "loss") if m in result.history)
+        from gdlab.trust import main_metric
+
+        metric = main_metric(result)
     if metric not in result.history:
         raise ConfigError(f"No metric {metric!r}; this result has {', '.join(result.metrics)}.")
     summary = result.summary(confidence)
@@ -496,7 +500,8 @@ def plot_sweep_representations(result: SweepResult, y: Any = None, *, layer: int
                               "or record the layer during training (record_layers).")
         e = n_e
     if metric is None:
-        metric = next((m for m in ("test_accuracy", "val_accuracy", "accuracy", "test_loss",
+        first = result.first_metric or "accuracy"
+        metric = next((m for m in (f"test_{first}", f"val_{first}", first, "test_loss",
                                    "loss") if m in result.history), None)
     elif metric not in result.history:
         raise ConfigError(f"No metric {metric!r}; this result has {', '.join(result.metrics)}.")

@@ -48,6 +48,8 @@ class Prepared:
 
     ``scaling`` and ``split`` record how they were made (see :meth:`record`);
     the ``*_index`` arrays are the dataset rows of each part, in order.
+    ``w_train``, ``w_val`` and ``w_test`` are the parts' sample weights (the
+    dataset's column ``weight_column``, never scaled), None when unweighted.
     """
 
     x_train: np.ndarray
@@ -66,6 +68,10 @@ class Prepared:
     val_index: np.ndarray | None = None
     test_index: np.ndarray | None = None
     scaler: Any = field(default=None, repr=False)
+    w_train: np.ndarray | None = field(default=None, repr=False)
+    w_val: np.ndarray | None = field(default=None, repr=False)
+    w_test: np.ndarray | None = field(default=None, repr=False)
+    weight_column: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -99,9 +105,12 @@ class Prepared:
         return np.asarray(out, dtype=np.float32)
 
     def record(self) -> dict[str, Any]:
-        """A flat, JSON-friendly description of the data preparation, for results."""
+        """A flat, JSON-friendly description of the data preparation, for results.
+
+        ``sample_weight`` names the column that weighs the rows (None: unweighted).
+        """
         return {"dataset": self.dataset, "task": self.task, "scaling": self.scaling,
-                **self.split}
+                **self.split, "sample_weight": self.weight_column}
 
 
 def _n_test(test_size: float | int, n: int) -> int:
@@ -265,6 +274,16 @@ def prepare(dataset: Dataset, *, test_size: float | int = 0.3, random_state: int
     x_train, y_train = part(train_idx)
     x_val, y_val = part(val_idx)
     x_test, y_test = part(test_idx)
+    w = dataset.w
+
+    def weights(rows: np.ndarray | None) -> np.ndarray | None:
+        return None if w is None or rows is None else _frozen(w[rows])
+
+    if w is not None and not w[train_idx].any():
+        raise DataError(
+            f"Every sample weight of the training part ({train_idx.size} rows) is 0, so no "
+            f"row counts in the loss. Check the column {dataset.weight_column!r} or the split."
+        )
     split = {
         "test_size": test_size,
         "random_state": None if random_state is None else int(random_state),
@@ -281,7 +300,8 @@ def prepare(dataset: Dataset, *, test_size: float | int = 0.3, random_state: int
         y_val=y_val, feature_names=dataset.feature_names, class_names=dataset.class_names,
         task=dataset.task, scaling=scale, split=split, dataset=dataset.name,
         train_index=_frozen(train_idx), val_index=None if val_idx is None else _frozen(val_idx),
-        test_index=_frozen(test_idx), scaler=scaler,
+        test_index=_frozen(test_idx), scaler=scaler, w_train=weights(train_idx),
+        w_val=weights(val_idx), w_test=weights(test_idx), weight_column=dataset.weight_column,
     )
 
 

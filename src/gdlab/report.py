@@ -76,9 +76,10 @@ def write_figures(run: Any) -> dict[str, Path]:
         pairplot(run.dataset, paths["pairplot"], max_features=PAIRPLOT_FEATURES)
     for r in run.results:
         name = r.spec.name
-        metrics = ["loss", "accuracy"] if "accuracy" in r.history else ["loss"]
-        if r.taps:
-            metrics += [m for m in ("val_accuracy", "test_accuracy") if m in r.history][-1:]
+        first = r.first_metric  # accuracy, or regression's MAE, ...
+        metrics = ["loss", first] if first else ["loss"]
+        if r.taps and first:
+            metrics += [m for m in (f"val_{first}", f"test_{first}") if m in r.history][-1:]
         _save(plots.plot_curves(r, metrics, title=_title(run, name)), paths[f"{name}:curves"])
         for x in ("updates", "examples"):
             if f"{name}:curves-{x}" in paths:
@@ -194,17 +195,26 @@ def _ci(low: float, high: float) -> str:
 
 
 def sweep_table(result: Any) -> pd.DataFrame:
-    """The report's table of one sweep: final metrics as mean ± sd, test CI, diverged runs."""
+    """The report's table of one sweep: final metrics as mean ± sd, test CI, diverged runs.
+
+    The metrics are the loss and the sweep's first metric (accuracy, or
+    regression's MAE, ...) on each set.
+    """
     s = result.summary()
+    first = result.first_metric
+    short = "acc" if first == "accuracy" else (first or "").replace("_", " ")
+    columns = []
+    for prefix, part in (("", "train"), ("val_", "val"), ("test_", "test")):
+        columns.append((f"{prefix}loss", f"{part} loss"))
+        if first:
+            columns.append((f"{prefix}{first}", f"{part} {short}"))
     rows = []
     for _, row in s.iterrows():
         out = {"setting": row["setting"]}
-        for m, label in (("loss", "train loss"), ("accuracy", "train acc"),
-                         ("val_loss", "val loss"), ("val_accuracy", "val acc"),
-                         ("test_loss", "test loss"), ("test_accuracy", "test acc")):
+        for m, label in columns:
             if f"{m}_mean" in row:
                 out[label] = _pm(row[f"{m}_mean"], row[f"{m}_std"])
-        main = "test_accuracy" if "test_accuracy_mean" in row else "test_loss"
+        main = f"test_{first}" if f"test_{first}_mean" in row else "test_loss"
         if f"{main}_ci_low" in row:
             out[f"{main.replace('_', ' ')} 95% CI"] = _ci(row[f"{main}_ci_low"],
                                                             row[f"{main}_ci_high"])
@@ -402,6 +412,9 @@ def write_report(run: Any) -> Path:
                  + ("fitted on the training rows only." if prep.scaling != "course"
                     else "fitted on all rows before the split, as the course does (test "
                          "statistics leak into training)."))
+        if getattr(prep, "weight_column", None):
+            split += (f" Rows are weighted by the column <code>"
+                      f"{html.escape(str(prep.weight_column))}</code> (sample weights).")
         data_html.append(f"<p>{split}</p>")
     from gdlab.explore import feature_summary
 

@@ -20,13 +20,50 @@ from gdlab.artifacts import atomic_write
 from gdlab.errors import ConfigError, DataError
 from gdlab.specs import SweepSpec
 
-METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+#: The usual metric names (losses, accuracy, and regression's default MAE) per set.
+METRIC_ORDER = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae", "test_loss",
+                "test_accuracy", "test_mae")
+SET_PREFIXES = ("", "val_", "test_")
 _META_KEY = b"gdlab"
 
 
+def split_metric(metric: str) -> tuple[str, str]:
+    """``(prefix, name)`` of a history key: ``"val_mae"`` -> ``("val_", "mae")``."""
+    for prefix in SET_PREFIXES[1:]:
+        if metric.startswith(prefix):
+            return prefix, metric[len(prefix):]
+    return "", metric
+
+
+def _is_metric_name(name: str) -> bool:
+    from gdlab.losses import canonical_metric
+
+    try:
+        canonical_metric(name)
+    except ValueError:
+        return False
+    return True
+
+
+def is_accuracy(metric: str) -> bool:
+    """Whether a history key is an accuracy (a proportion, higher is better)."""
+    from gdlab.losses import ACCURACY_NAMES
+
+    name = split_metric(metric)[1]
+    return name.lower() in ACCURACY_NAMES or "accuracy" in name
+
+
 def _metric_sort(metrics: Sequence[str]) -> list[str]:
-    order = {m: i for i, m in enumerate(METRIC_ORDER)}
-    return sorted(metrics, key=lambda m: (order.get(m, len(order)), m))
+    # Per set (training, validation, test): the loss, accuracy, then the other metrics;
+    # anything else (the noise scale, ...) after all of them.
+    def key(m: str) -> tuple[int, int, str]:
+        prefix, name = split_metric(m)
+        if name != "loss" and not _is_metric_name(name):
+            return (len(SET_PREFIXES), 0, m)
+        rank = 0 if name == "loss" else 1 if is_accuracy(name) else 2
+        return (SET_PREFIXES.index(prefix), rank, name)
+
+    return sorted(metrics, key=key)
 
 
 def _axis_values(spec: SweepSpec) -> dict[str, list[Any]]:
@@ -74,6 +111,21 @@ class SweepResult:
     def metrics(self) -> list[str]:
         """Metric names, in a readable order."""
         return _metric_sort(list(self.history))
+
+    @property
+    def first_metric(self) -> str | None:
+        """The sweep's first metric besides the loss ("accuracy", "mae", ...), None without one.
+
+        The first of the metrics the sweep was asked for (``meta["metrics"]``);
+        for results without that record, accuracy, then the first training metric.
+        """
+        for m in self.meta.get("metrics", []):
+            if m in self.history:
+                return str(m)
+        if "accuracy" in self.history:
+            return "accuracy"
+        return next((m for m in self.metrics if m != "loss" and not split_metric(m)[0]
+                     and _is_metric_name(m)), None)
 
     @property
     def n_epochs(self) -> int:
@@ -173,7 +225,7 @@ class SweepResult:
         """Per configuration: final metrics as mean, std and a t-interval over seeds; diverged count.
 
         Diverged runs are left out of the statistics and counted in ``diverged``.
-        Intervals of accuracies are clipped to [0, 1].
+        Intervals of accuracies are clipped to [0, 1]; those of other metrics are not.
         """
         from scipy import stats
 
@@ -197,7 +249,7 @@ class SweepResult:
                 half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / np.sqrt(n)) \
                     if n > 1 else np.nan
                 low, high = mean - half, mean + half
-                if "accuracy" in m:  # a proportion: the interval stays within [0, 1]
+                if is_accuracy(m):  # a proportion: the interval stays within [0, 1]
                     low, high = max(low, 0.0), min(high, 1.0)
                 row[f"{m}_mean"], row[f"{m}_std"] = mean, std
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = low, high

@@ -93,12 +93,13 @@ def study_summary(results: list[SweepResult]) -> pd.DataFrame:
 
 
 def _batches(spec: StudySpec) -> list[tuple[DataSpec, list[SweepEntry]]]:
-    """Sweeps grouped by what a program shares: data preparation, seeds, recording settings."""
+    """Sweeps grouped by what a program shares: data preparation, seeds, recording settings,
+    metrics."""
     order: dict[tuple, list[SweepEntry]] = {}
     for entry in spec.sweeps:
         seeds = entry.seeds if entry.seeds is not None else spec.seeds
         key = (spec.data_for(entry), seeds, entry.record_layer, entry.early_stopping,
-               entry.noise_scale)
+               entry.noise_scale, spec.metrics_for(entry))
         order.setdefault(key, []).append(entry)
     return [(key[0], entries) for key, entries in order.items()]
 
@@ -110,7 +111,41 @@ def load_dataset(spec: StudySpec) -> Any:
     source = spec.data.source
     if datasets.is_file_reference(source) and spec.base_dir and not Path(source).is_absolute():
         source = str(Path(spec.base_dir) / source)
-    return datasets.load(source, target=spec.data.target)
+    weights = {} if spec.data.sample_weight is None else {
+        "sample_weight": spec.data.sample_weight}
+    return datasets.load(source, target=spec.data.target, **weights)
+
+
+def check_against_data(spec: StudySpec, dataset: Any) -> None:
+    """Settings that depend on the data's task and classes, checked before a run starts:
+    each sweep's metrics and class weights."""
+    from gdlab.executor import metrics_for
+    from gdlab.sweeps import sweep_metrics
+    from gdlab.weighting import resolve_class_weight
+
+    for i, entry in enumerate(spec.sweeps):
+        where = f"study {spec.name!r}, sweeps[{i}] ({entry.name})"
+        names = spec.metrics_for(entry)
+        try:
+            if names is not None:
+                metrics_for(dataset.task, "", max(dataset.n_classes, 2), names)
+            monitor = dict(entry.early_stopping).get("monitor", "val_loss")
+            reported = ["loss", *sweep_metrics(names, dataset.task)]
+            if entry.early_stopping and monitor not in [p + m for p in ("", "val_", "test_")
+                                                        for m in reported]:
+                raise ConfigError(
+                    f"early_stopping monitors {monitor!r}, which this sweep does not report; "
+                    f"it reports {', '.join(reported)} (and val_/test_ versions). Add the "
+                    "metric to `metrics`.")
+            for cw in {c.class_weight for c in spec.sweep_spec(entry).configs()} - {None}:
+                if dataset.task == "regression":
+                    raise ConfigError(
+                        f"class_weight = {cw!r} weighs rows by their class, but "
+                        f"{dataset.name!r} is a regression dataset; weigh rows with a "
+                        "sample-weight column instead ([data].sample_weight).")
+                resolve_class_weight(cw, dataset.y, dataset.n_classes)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
 
 def _prepare(dataset: Any, data: DataSpec) -> Any:
@@ -245,6 +280,7 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, resume: bool = False,
             raise ConfigError(f"Cannot resume {out_dir}: it has no study.toml (not a gdlab run).")
         spec = read_study(out_dir / "study.toml")
     dataset = load_dataset(spec)  # bad data fails before anything is written
+    check_against_data(spec, dataset)
     ensure_writable(out_dir)
     manifest = _read_manifest(out_dir) if resume else {}
     done = {name for b in manifest.get("batches", []) if b.get("status") == "done"
@@ -336,7 +372,8 @@ def _run_batches(spec: StudySpec, dataset: Any, out_dir: Path, batches: list,
                     progress=progress,
                     record_layers=() if first.record_layer is None else (first.record_layer,),
                     early_stopping=dict(first.early_stopping) or None,
-                    noise_rows=first.noise_scale, executor=executor, shard_store=shards)
+                    noise_rows=first.noise_scale, metrics=spec.metrics_for(first),
+                    executor=executor, shard_store=shards)
             record["warnings"] = [w.to_dict() for w in batch_warnings]
             for w in batch_warnings:
                 warnings.warn(w.message, _category(w.category), stacklevel=2)

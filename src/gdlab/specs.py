@@ -181,13 +181,18 @@ def parse_class_weight(value: Any) -> str | tuple[tuple[int, float], ...] | None
     return tuple(sorted(check_class_weight(value).items()))
 
 
-def format_class_weight(value: str | tuple[tuple[int, float], ...] | None) -> str:
-    """How a class weight setting is named: ``"balanced"``, ``"none"`` or ``"0:1,1:3"``."""
+def format_class_weight(value: str | tuple[tuple[int, float], ...] | None,
+                        exact: bool = False) -> str:
+    """How a class weight setting is named: ``"balanced"``, ``"none"`` or ``"0:1,1:3"``.
+
+    Labels round weights to 6 digits; ``exact`` writes every digit, so that
+    :func:`parse_class_weight` reads back the same floats (for files).
+    """
     if value is None:
         return "none"
     if isinstance(value, str):
         return value
-    return ",".join(f"{k}:{v:g}" for k, v in value)
+    return ",".join(f"{k}:{v!r}" if exact else f"{k}:{v:g}" for k, v in value)
 
 
 def format_hidden(hidden: tuple[int, ...]) -> str:
@@ -319,7 +324,7 @@ class SweepSpec:
             if axis == "hidden" and not isinstance(v, str):
                 return format_hidden(parse_hidden(v))
             if axis == "class_weight" and v is not None and not isinstance(v, str):
-                return format_class_weight(parse_class_weight(v))
+                return format_class_weight(parse_class_weight(v), exact=True)
             return v
 
         return {
@@ -359,7 +364,9 @@ def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:
     return out
 
 
-def _hashable(value: Any) -> Any:
+def _hashable(value: Any, key: str = "") -> Any:
+    if key == "class_weight":  # one spelling per scheme: None, "balanced" or (class, weight) pairs
+        return parse_class_weight(value)
     if isinstance(value, list):
         return tuple(value)
     if isinstance(value, Mapping):  # class weights: sorted (key, weight) pairs
@@ -407,9 +414,9 @@ def sweep_spec(name: str = "sweep", *, base: Mapping[str, Any] | None = None,
         resolve(p, base_cfg)  # validate every point now, with a precise message
     spec = SweepSpec(
         name=str(name),
-        base=tuple((k, _hashable(v)) for k, v in base.items()),
+        base=tuple((k, _hashable(v, k)) for k, v in base.items()),
         axes=axis_names,
-        points=tuple(tuple((k, _hashable(v)) for k, v in p.items()) for p in points),
+        points=tuple(tuple((k, _hashable(v, k)) for k, v in p.items()) for p in points),
         seeds=_seeds(seeds),
     )
     return spec

@@ -10,10 +10,13 @@ The format (all sections but ``[[sweeps]]`` optional)::
 
     name = "my-study"
     seeds = 5                       # a count, or a list of seeds
+    # metrics = ["mae", "rmse"]     # what every model reports besides the loss (default:
+                                    # ["accuracy"] for classes, ["mae"] for regression)
 
     [data]
     source = "wine"                 # a built-in dataset or a .csv/.parquet file
     target = "class"                # the target column of a file
+    # sample_weight = "w"           # a column of the file holding per-row sample weights
     test_size = 0.3
     random_state = 42
     stratify = false
@@ -24,6 +27,8 @@ The format (all sections but ``[[sweeps]]`` optional)::
     [model]                         # base settings of every sweep
     hidden = "0"
     optimizer = "sgd"
+    # class_weight = "balanced"     # or "none", or { 0 = 1.0, 1 = 3.0 }; also a grid axis:
+                                    # grid = { class_weight = ["none", "balanced"] }
 
     [[sweeps]]
     name = "learning_rate"
@@ -35,6 +40,7 @@ The format (all sections but ``[[sweeps]]`` optional)::
     # noise_scale = true            # measure the gradient noise scale (on 256 training rows)
     # goal = "test_accuracy>=0.9"   # target for epochs / updates to target (default: 95 % of
                                     # the best final value)
+    # metrics = ["mae"]             # this sweep's own metrics
 
     [baseline]
     enabled = true
@@ -73,6 +79,7 @@ class DataSpec:
     scale: str = "standard"
     validation_split: float = 0.0
     validation: str = "last"
+    sample_weight: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class SweepEntry:
     early_stopping: tuple[tuple[str, Any], ...] = ()
     noise_scale: int = 0
     goal: str | None = None
+    metrics: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,11 @@ class StudySpec:
     base_dir: str | None = None
     lr_find: LrFindSpec | None = None
     landscape: LandscapeSpec | None = None
+    metrics: tuple[str, ...] | None = None
+
+    def metrics_for(self, entry: SweepEntry) -> tuple[str, ...] | None:
+        """The metrics one sweep reports: its own, the study's, or None (the task's default)."""
+        return entry.metrics if entry.metrics is not None else self.metrics
 
     def sweep_specs(self) -> list[SweepSpec]:
         """Each sweep as a :class:`SweepSpec` (base model, then the sweep's own model settings)."""
@@ -179,19 +192,44 @@ class StudySpec:
         return replace(self.data, **updates)
 
     def with_overrides(self, *, data: str | None = None, target: str | None = None,
-                       seeds: int | Sequence[int] | None = None) -> StudySpec:
-        """The same study on other data or seeds (the CLI's --data/--target/--seeds)."""
+                       seeds: int | Sequence[int] | None = None,
+                       sample_weight: str | None = None,
+                       metrics: Sequence[str] | None = None,
+                       class_weight: Any = None) -> StudySpec:
+        """The same study on other data, seeds, weights or metrics (the CLI's overrides).
+
+        Other data drop the study's sample-weight column unless ``sample_weight``
+        names one; ``metrics`` and ``seeds`` replace every sweep's own;
+        ``class_weight`` ("none", "balanced", "0:1,1:3" or a dict; None keeps the
+        study's) becomes a base setting of every sweep.
+        """
         spec = self
         if data is not None:
             if _is_file(data):  # given on the command line: relative to where it was run
                 data = str(Path(data).resolve())
-            spec = replace(spec, data=replace(spec.data, source=data, target=target))
-        elif target is not None:
-            spec = replace(spec, data=replace(spec.data, target=target))
+            spec = replace(spec, data=replace(spec.data, source=data, target=target,
+                                              sample_weight=sample_weight))
+        else:
+            if target is not None:
+                spec = replace(spec, data=replace(spec.data, target=target))
+            if sample_weight is not None:
+                spec = replace(spec, data=replace(spec.data, sample_weight=sample_weight))
+        if spec.data.sample_weight is not None:
+            _check_weight_source(spec.data.source, "--sample-weight")
         if seeds is not None:
             new = _seeds(seeds, "--seeds")
             spec = replace(spec, seeds=new,
                            sweeps=tuple(replace(s, seeds=None) for s in spec.sweeps))
+        if metrics is not None:
+            spec = replace(spec, metrics=_metrics(list(metrics), "--metrics"),
+                           sweeps=tuple(replace(s, metrics=None) for s in spec.sweeps))
+        if class_weight is not None:
+            from gdlab.specs import parse_class_weight
+
+            value = parse_class_weight(class_weight)
+            spec = replace(spec, model=tuple((k, v) for k, v in spec.model
+                                             if k != "class_weight")
+                           + (("class_weight", value),))
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,15 +245,16 @@ class StudySpec:
             "description": self.description,
             "seeds": list(self.seeds),
             "quiet_warnings": list(self.quiet_warnings),
+            **({"metrics": list(self.metrics)} if self.metrics is not None else {}),
             "data": data,
-            "model": _plain(dict(self.model)),
+            "model": _settings_toml(dict(self.model)),
             "baseline": asdict(self.baseline),
             "outputs": asdict(self.outputs),
             "sweeps": [],
         }
         if self.lr_find is not None:
             d = asdict(self.lr_find)
-            d["model"] = _plain(dict(self.lr_find.model))
+            d["model"] = _settings_toml(dict(self.lr_find.model))
             d["optimizers"] = list(self.lr_find.optimizers)
             out["lr_find"] = d
         if self.landscape is not None:
@@ -228,11 +267,12 @@ class StudySpec:
             if s.text:
                 d["text"] = s.text
             if s.model:
-                d["model"] = _plain(dict(s.model))
+                d["model"] = _settings_toml(dict(s.model))
             if s.grid:
-                d["grid"] = {k: _plain(list(v)) for k, v in s.grid}
+                d["grid"] = {k: [_class_weight_toml(x) for x in v] if k == "class_weight"
+                             else _plain(list(v)) for k, v in s.grid}
             if s.configs:
-                d["configs"] = [_plain(dict(c)) for c in s.configs]
+                d["configs"] = [_settings_toml(dict(c)) for c in s.configs]
             for key in ("validation_split", "validation", "record_layer"):
                 if getattr(s, key) is not None:
                     d[key] = getattr(s, key)
@@ -242,6 +282,8 @@ class StudySpec:
                 d["noise_scale"] = s.noise_scale
             if s.goal:
                 d["goal"] = s.goal
+            if s.metrics is not None:
+                d["metrics"] = list(s.metrics)
             if s.seeds is not None:
                 d["seeds"] = list(s.seeds)
             out["sweeps"].append(d)
@@ -255,6 +297,63 @@ class StudySpec:
 
 
 # ------------------------------------------------------------------- parsing
+
+
+def _class_weight_toml(value: Any) -> Any:
+    """A class weight setting as TOML writes it: "none", "balanced" or a table {class: weight}."""
+    from gdlab.specs import parse_class_weight
+
+    value = parse_class_weight(value)
+    if value is None or isinstance(value, str):
+        return "none" if value is None else value
+    return {str(k): w for k, w in value}
+
+
+def _settings_toml(settings: dict[str, Any]) -> dict[str, Any]:
+    """Model settings as TOML data (None left out; class weights as above)."""
+    out = _plain({k: v for k, v in settings.items() if k != "class_weight"})
+    if "class_weight" in settings:
+        out["class_weight"] = _class_weight_toml(settings["class_weight"])
+    return out
+
+
+def _canonical(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings with class weights in one spelling (None, "balanced" or (class, weight) pairs).
+
+    Called after the settings are checked, so parsing cannot fail here.
+    """
+    from gdlab.specs import parse_class_weight
+
+    out = dict(settings)
+    if "class_weight" in out:
+        out["class_weight"] = parse_class_weight(out["class_weight"])
+    return out
+
+
+def _metrics(value: Any, where: str) -> tuple[str, ...]:
+    """Metric names, checked: each known, none twice."""
+    from gdlab.sweeps import sweep_metrics
+
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list of metric names, e.g. [\"mae\", \"rmse\"], "
+                          f"got {value!r}.")
+    try:
+        return sweep_metrics(value, "classification")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _check_weight_source(source: str, where: str) -> None:
+    if not _is_file(source):
+        raise ConfigError(f"{where} names a column of a data file, but {source!r} is a built-in "
+                          "dataset without sample weights; give a .csv or .parquet file.")
+
+
+def _goal_metrics(metrics: Sequence[str] | None) -> list[str]:
+    """The metric names a goal may use: the usual ones and the sweep's metrics on every set."""
+    from gdlab.results import METRIC_ORDER, SET_PREFIXES
+
+    return sorted(set(METRIC_ORDER) | {p + m for m in metrics or () for p in SET_PREFIXES})
 
 
 def _plain(value: Any) -> Any:
@@ -338,13 +437,14 @@ def _check_settings(settings: Mapping[str, Any], where: str, origin: str) -> Non
         raise ConfigError(f"{origin}: {where}: {e}") from None
 
 
-def _check_goal(goal: str | None, where: str, origin: str) -> str | None:
+def _check_goal(goal: str | None, where: str, origin: str,
+                metrics: Sequence[str] | None = None) -> str | None:
     if goal is None:
         return None
     from gdlab.convergence import parse_goal
 
     try:
-        return str(parse_goal(goal)).replace(" ", "")
+        return str(parse_goal(goal, _goal_metrics(metrics))).replace(" ", "")
     except ConfigError as e:
         raise ConfigError(f"{origin}: {where}: {e}") from None
 
@@ -361,8 +461,8 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
                 base_dir: str | None = None) -> StudySpec:
     """A validated StudySpec from the parsed TOML document ``doc``."""
     top = _Reader(doc, "the study", origin)
-    top.check_keys(["name", "title", "description", "seeds", "quiet_warnings", "data", "model",
-                    "sweeps", "baseline", "outputs", "lr_find", "landscape"])
+    top.check_keys(["name", "title", "description", "seeds", "metrics", "quiet_warnings",
+                    "data", "model", "sweeps", "baseline", "outputs", "lr_find", "landscape"])
     name = top.get("name", str, "")
     if not name.strip():
         raise top.error("the study needs a name, e.g. name = \"my-study\".")
@@ -370,6 +470,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
     quiet = top.get("quiet_warnings", list, [])
     if not all(isinstance(q, str) for q in quiet):
         raise top.error("quiet_warnings must be a list of warning names.")
+    metrics = (_metrics(doc["metrics"], f"{origin}: metrics") if "metrics" in doc else None)
 
     d = _Reader(doc.get("data", {}), "[data]", origin)
     d.check_keys([f.name for f in DataSpec.__dataclass_fields__.values()])
@@ -382,6 +483,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         scale=d.get("scale", str, "standard"),
         validation_split=d.get("validation_split", float, 0.0),
         validation=d.get("validation", str, "last"),
+        sample_weight=d.get("sample_weight", str, None) or None,
     )
     if not 0.0 < data.test_size < 1.0:
         raise d.error(f"[data].test_size must be between 0 and 1, got {data.test_size}.")
@@ -393,9 +495,15 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
             hint = closest(value, valid)
             raise d.error(f"[data].{key} = {value!r} is not one of {', '.join(valid)}."
                           + (f" Did you mean '{hint}'?" if hint else ""))
+    if data.sample_weight is not None:
+        try:
+            _check_weight_source(data.source, "[data].sample_weight")
+        except ConfigError as e:
+            raise d.error(str(e)) from None
 
     model = _Reader(doc.get("model", {}), "[model]", origin).table
     _check_settings(model, "[model]", origin)
+    model = _canonical(model)
 
     b = _Reader(doc.get("baseline", {}), "[baseline]", origin)
     b.check_keys(["enabled", "cv"])
@@ -416,7 +524,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         r = _Reader(raw, where, origin)
         r.check_keys(["name", "title", "text", "model", "grid", "configs", "seeds",
                       "validation_split", "validation", "record_layer", "early_stopping",
-                      "noise_scale", "goal"])
+                      "noise_scale", "goal", "metrics"])
         sname = r.get("name", str, "")
         if not sname.strip():
             raise r.error(f"{where} needs a name.")
@@ -426,6 +534,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         where = f"sweeps[{i}] ({sname})"
         smodel = _Reader(r.get("model", dict, {}), f"{where}.model", origin).table
         _check_settings(dict(model) | smodel, f"{where}.model", origin)
+        smodel = _canonical(smodel)
         grid = r.get("grid", dict, {})
         configs = r.get("configs", list, [])
         if grid and configs:
@@ -433,9 +542,20 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         for axis, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise r.error(f"{where}.grid.{axis} must be a non-empty list of values.")
-        for c in configs:
+        if "class_weight" in grid:
+            for value in grid["class_weight"]:
+                _check_settings({"class_weight": value}, f"{where}.grid.class_weight", origin)
+            grid = grid | {"class_weight": [_canonical({"class_weight": v})["class_weight"]
+                                            for v in grid["class_weight"]]}
+        for k, c in enumerate(configs):
             if not isinstance(c, dict):
                 raise r.error(f"{where}.configs must be a list of tables.")
+            if "class_weight" in c:  # checked alone: the rest is checked over the base below
+                _check_settings({"class_weight": c["class_weight"]}, f"{where}.configs[{k}]",
+                                origin)
+        configs = [_canonical(c) for c in configs]
+        smetrics = (_metrics(raw["metrics"], f"{origin}: {where}.metrics") if "metrics" in raw
+                    else None)
         vsplit = r.get("validation_split", float, None)
         if vsplit is not None and not 0.0 <= vsplit < 1.0:
             raise r.error(f"{where}.validation_split must be in [0, 1), got {vsplit}.")
@@ -468,7 +588,9 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
             record_layer=r.get("record_layer", int, None),
             early_stopping=_freeze(stopping),
             noise_scale=noise,
-            goal=_check_goal(r.get("goal", str, None), f"{where}.goal", origin),
+            goal=_check_goal(r.get("goal", str, None), f"{where}.goal", origin,
+                             smetrics if smetrics is not None else metrics),
+            metrics=smetrics,
         )
         sweeps.append(entry)
 
@@ -478,6 +600,7 @@ def parse_study(doc: Mapping[str, Any], *, origin: str = "study",
         baseline=baseline, outputs=outputs, quiet_warnings=tuple(quiet), base_dir=base_dir,
         lr_find=_parse_lr_find(doc.get("lr_find"), model, origin),
         landscape=_parse_landscape(doc.get("landscape"), names, origin),
+        metrics=metrics,
     )
     for i, entry in enumerate(spec.sweeps):
         try:

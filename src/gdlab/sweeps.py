@@ -20,6 +20,27 @@ from gdlab.results import SweepResult
 from gdlab.specs import SweepSpec, format_hidden, sweep_spec
 from gdlab.trust import check_result
 
+#: The metrics a sweep reports unless told otherwise: accuracy for classes, and for
+#: regression the mean absolute error, a number in the target's own units beside the
+#: MSE loss.
+DEFAULT_METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
+
+
+def sweep_metrics(metrics: Sequence[str] | None, task: str) -> tuple[str, ...]:
+    """The metric names a sweep on ``task`` reports: ``metrics``, or the task's default."""
+    if metrics is None:
+        return DEFAULT_METRICS["regression" if task == "regression" else "classification"]
+    if isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"`metrics` must be a list of metric names, e.g. ['mae', 'rmse'], "
+                          f"got {metrics!r}.")
+    from gdlab.losses import canonical_metric
+
+    for m in metrics:
+        canonical_metric(m)  # an unknown name gets the list of valid ones
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(f"`metrics` names a metric twice: {list(metrics)}.")
+    return tuple(metrics)
+
 
 def stop_rule(early_stopping: Any, data: Any = None) -> _engine.EarlyStopRule | None:
     """An :class:`~gdlab.engine.EarlyStopRule` from Keras's EarlyStopping arguments.
@@ -104,7 +125,8 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
           max_models_per_call: int | None = None, keep_params: bool = True,
           record_layers: Sequence[int] = (), record_on: str = "test",
           record_steps: bool = False, noise_rows: int = 0, early_stopping: Any = None,
-          executor: _executor.Executor | None = None, **settings: Any) -> SweepResult:
+          metrics: Sequence[str] | None = None, executor: _executor.Executor | None = None,
+          **settings: Any) -> SweepResult:
     """Train every configuration of ``grid`` (or ``configs``) for every seed, at once.
 
     ``data`` is a prepared dataset (``gdlab.preprocessing.prepare``), a dict or a
@@ -119,6 +141,12 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     each epoch end (metrics ``noise_scale``, ``grad_sq_norm``, ``grad_var_trace``).
     ``early_stopping`` (a dict of Keras's EarlyStopping arguments, or a
     ``gdlab.keras.callbacks.EarlyStopping``) stops each model on its own.
+    ``metrics`` are Keras metric names every model reports on every set
+    (``["mae", "rmse"]``; default ``["accuracy"]`` for classification, ``["mae"]``
+    for regression); history keys are the names as given (``val_mae``).
+    Sample weights come with the data (``w_train``, ``w_val``, ``w_test``, as a
+    prepared dataset with a weight column has them); ``class_weight`` is a
+    setting like the others (``grid={"class_weight": [None, "balanced"]}``).
     ``executor`` runs the work (default: this process; ``gdlab.distributed.RayExecutor``
     runs it on a Ray cluster, with the same numbers).
     """
@@ -130,7 +158,8 @@ def sweep(data: Any, grid: Mapping[str, Sequence[Any]] | None = None, *,
     return run(spec, data, progress=progress, memory_budget=memory_budget,
                max_models_per_call=max_models_per_call, keep_params=keep_params,
                record_layers=record_layers, record_on=record_on, record_steps=record_steps,
-               noise_rows=noise_rows, early_stopping=early_stopping, executor=executor)
+               noise_rows=noise_rows, early_stopping=early_stopping, metrics=metrics,
+               executor=executor)
 
 
 def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
@@ -138,14 +167,14 @@ def run(spec: SweepSpec, data: Any, *, progress: bool | str = "auto",
         max_models_per_call: int | None = None, keep_params: bool = True,
         record_layers: Sequence[int] = (), record_on: str = "test",
         record_steps: bool = False, noise_rows: int = 0,
-        early_stopping: Any = None,
+        early_stopping: Any = None, metrics: Sequence[str] | None = None,
         executor: _executor.Executor | None = None) -> SweepResult:
     """Run a :class:`~gdlab.specs.SweepSpec` on ``data`` and return its results."""
     return run_many([spec], data, progress=progress, memory_budget=memory_budget,
                     max_models_per_call=max_models_per_call, keep_params=keep_params,
                     record_layers=record_layers, record_on=record_on,
                     record_steps=record_steps, noise_rows=noise_rows,
-                    early_stopping=early_stopping, executor=executor)[0]
+                    early_stopping=early_stopping, metrics=metrics, executor=executor)[0]
 
 
 def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "auto",
@@ -153,7 +182,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
              max_models_per_call: int | None = None, keep_params: bool = True,
              record_layers: Sequence[int] = (), record_on: str = "test",
              record_steps: bool = False, noise_rows: int = 0,
-             early_stopping: Any = None, executor: _executor.Executor | None = None,
+             early_stopping: Any = None, metrics: Sequence[str] | None = None,
+             executor: _executor.Executor | None = None,
              shard_store: _executor.ShardStore | None = None) -> list[SweepResult]:
     """Run several sweeps on the same data in as few compiled programs as possible.
 
@@ -162,7 +192,8 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
     trained once. Each sweep's result equals what :func:`run` gives it alone.
     ``executor`` runs the shards (default: this process); with ``shard_store``,
     finished shards are saved as they arrive and saved ones are not trained again
-    (how a run directory resumes inside a batch).
+    (how a run directory resumes inside a batch). ``metrics`` are the metrics
+    every model reports (see :func:`sweep`), recorded in ``result.meta["metrics"]``.
     """
     import jax
 
@@ -170,6 +201,12 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
     from gdlab.progress import progress_bar
 
     td = _executor.training_data(data)
+    metric_names = sweep_metrics(metrics, td.task)
+    description = dict(td.description)
+    weight_column = (data.get("weight_column") if isinstance(data, Mapping)
+                     else getattr(data, "weight_column", None))
+    if weight_column is not None:  # which column weighs the rows, for reports
+        description["weight_column"] = str(weight_column)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"Sweep names must be unique, got {names}.")
@@ -196,14 +233,16 @@ def run_many(specs: Sequence[SweepSpec], data: Any, *, progress: bool | str = "a
                                          tap_layers=tuple(record_layers), tap_set=record_on,
                                          record_steps=record_steps, noise_rows=noise_rows,
                                          early_stopping=stop_rule(early_stopping, td),
-                                         executor=executor, shard_store=shard_store)
+                                         metrics=metric_names, executor=executor,
+                                         shard_store=shard_store)
             seconds = round(time.perf_counter() - t0, 3)
             for i, cols in zip(members, where, strict=True):
                 spec = specs[i]
                 n_epochs = max(c.epochs for c in spec.configs())
                 history = {m: v[:n_epochs][:, :, cols] for m, v in raw.history.items()}
                 meta = {
-                    "data": td.description,
+                    "data": description,
+                    "metrics": list(metric_names),
                     "noise_rows": min(noise_rows, td.n_train) if noise_rows else 0,
                     "programs": raw.n_programs,
                     "trained_with": [specs[j].name for j in members],

@@ -60,7 +60,8 @@ def _print_summary(run: Any) -> None:
         table = Table(title=f"{r.spec.name}: final metrics over {len(r.spec.seeds)} seeds",
                       title_justify="left")
         table.add_column("setting")
-        metrics = [m for m in ("loss", "accuracy", "val_accuracy", "test_accuracy")
+        first = r.first_metric or "accuracy"  # regression: its first metric, e.g. mae
+        metrics = [m for m in ("loss", first, f"val_{first}", f"test_{first}")
                    if f"{m}_mean" in s]
         for m in metrics:
             table.add_column(m.replace("_", " "), justify="right")
@@ -82,6 +83,22 @@ def _print_summary(run: Any) -> None:
         text = ", ".join(f"{row.model}: {row.cv_mean:.3f} ± {row.cv_std:.3f} (CV {row.metric})"
                          for row in b.itertuples())
         console.print(f"Baseline: {text}")
+
+
+SampleWeightOption = Annotated[str | None, typer.Option(
+    "--sample-weight", metavar="COL",
+    help="Column of the data file holding per-row sample weights (numbers >= 0); it is "
+         "not a feature.")]
+MetricsOption = Annotated[str | None, typer.Option(
+    "--metrics", metavar="NAMES",
+    help="Metrics every model reports besides the loss, comma-separated (accuracy, mae, mse, "
+         "rmse, mape, msle; default: accuracy for classes, mae for regression).")]
+
+
+def _metric_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 RayOption = Annotated[str | None, typer.Option(
@@ -143,6 +160,12 @@ def study(
         help="Finish an interrupted run in this directory.")] = None,
     quiet_warnings: Annotated[str | None, typer.Option(
         help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
+    sample_weight: SampleWeightOption = None,
+    class_weight: Annotated[str | None, typer.Option(
+        "--class-weight", metavar="WEIGHTS",
+        help="Class weights of every sweep: none, balanced, or class:weight pairs (0:1,1:3).")
+    ] = None,
+    metrics: MetricsOption = None,
     ray: RayOption = None,
     ray_cpus_per_shard: RayCpusOption = 1.0,
     ray_gpus_per_shard: RayGpusOption = 0.0,
@@ -154,7 +177,8 @@ def study(
       gdlab study                                  # the course chapter on wine (offline)
       gdlab study --data banknotes                 # the course's own data
       gdlab study --data banknotes.csv --target class --seeds 10 --out runs/gd
-      gdlab study my-study.toml
+      gdlab study --data notes.csv --target class --sample-weight w --class-weight balanced
+      gdlab study my-study.toml --metrics accuracy,mse
       gdlab study --resume runs/gd                 # finish an interrupted run
       gdlab study my-study.toml --ray auto         # on a Ray cluster
     """
@@ -162,12 +186,15 @@ def study(
 
     executor = _executor(ray, ray_cpus_per_shard, ray_gpus_per_shard)
     if resume is not None:
-        if any(v is not None for v in (data, target, seeds, out)):
+        if any(v is not None for v in (data, target, seeds, out, sample_weight, class_weight,
+                                       metrics)):
             raise typer.BadParameter("--resume takes the run directory only; the study, data "
                                      "and seeds are read from it.", param_hint="--resume")
         _run(None, None, resume, executor)
         return
-    spec = load_study(name).with_overrides(data=data, target=target, seeds=seeds)
+    spec = load_study(name).with_overrides(
+        data=data, target=target, seeds=seeds, sample_weight=sample_weight,
+        metrics=_metric_list(metrics), class_weight=class_weight)
     quiet = _quiet(quiet_warnings)
     if quiet:
         spec = dataclasses.replace(spec, quiet_warnings=tuple(dict.fromkeys(
@@ -176,12 +203,13 @@ def study(
 
 
 def _split_values(text: str) -> list[str]:
-    """Comma-separated values, keeping commas inside parentheses (optimizer calls)."""
+    """Comma-separated values, keeping commas inside parentheses (optimizer calls) and
+    braces (class weights)."""
     out, depth, cur = [], 0, ""
     for ch in text:
-        if ch == "(":
+        if ch in "({":
             depth += 1
-        elif ch == ")":
+        elif ch in ")}":
             depth -= 1
         if ch == "," and depth == 0:
             out.append(cur.strip())
@@ -202,6 +230,20 @@ def _numbers(text: str, kind: type, flag: str) -> list[Any]:
             raise typer.BadParameter(f"{v!r} is not a{'n integer' if kind is int else ' number'}",
                                      param_hint=flag) from None
     return values
+
+
+def _class_weights(text: str) -> list[str]:
+    """Class weightings for --class-weight: "none,balanced", one "0:1,1:3", or several in
+    braces ("none,{0:1,1:3}")."""
+    items = _split_values(text)
+    pairs = [":" in v and not v.startswith("{") for v in items]
+    if items and all(pairs):
+        return [",".join(items)]  # one weighting, class:weight pairs
+    if any(pairs):
+        raise typer.BadParameter(
+            "class:weight pairs beside other values must be grouped in braces, e.g. "
+            "'none,balanced,{0:1,1:3}'", param_hint="--class-weight")
+    return [v[1:-1] if v.startswith("{") and v.endswith("}") else v for v in items]
 
 
 @app.command()
@@ -241,6 +283,12 @@ def sweep(
     name: Annotated[str, typer.Option(help="Name of the sweep.")] = "sweep",
     quiet_warnings: Annotated[str | None, typer.Option(
         help="Warnings to silence, by name, comma-separated (e.g. single-seed).")] = None,
+    sample_weight: SampleWeightOption = None,
+    class_weight: Annotated[str, typer.Option(
+        "--class-weight", metavar="WEIGHTS",
+        help="Class weights, commas sweep several: none, balanced, or class:weight pairs "
+             "(0:1,1:3 is one weighting; several in braces: 'none,{0:1,1:3}').")] = "none",
+    metrics: MetricsOption = None,
     ray: RayOption = None,
     ray_cpus_per_shard: RayCpusOption = 1.0,
     ray_gpus_per_shard: RayGpusOption = 0.0,
@@ -253,6 +301,8 @@ def sweep(
       gdlab sweep --data banknotes.csv --target class --batch-size 16,32,64,128 --seeds 10
       gdlab sweep --hidden 8-5-2 --optimizer adam --epochs 50 --validation-split 0.2 \\
                   --patience 3 --restore-best --tensorboard --checkpoints
+      gdlab sweep --data notes.csv --target class --sample-weight w --class-weight none,balanced
+      gdlab sweep --data houses.csv --target price --hidden 16-8 --metrics mae,rmse
       gdlab sweep --data big.csv --target y --hidden 64-64 --seeds 50 --ray auto
     """
     from gdlab.study import DataSpec, OutputSpec, StudySpec, SweepEntry
@@ -265,6 +315,7 @@ def sweep(
         "optimizer": _split_values(optimizer),
         "batch_size": _numbers(batch_size, int, "--batch-size"),
         "kernel_initializer": _split_values(init),
+        "class_weight": _class_weights(class_weight),
     }
     if lr is not None:
         axes["learning_rate"] = _numbers(lr, float, "--lr")
@@ -273,6 +324,8 @@ def sweep(
         if not values:
             raise typer.BadParameter("needs at least one value", param_hint=f"--{key}")
         if len(values) == 1:
+            if key == "class_weight" and values[0] == "none":
+                continue  # the default: no class_weight setting at all
             base[key] = values[0]
         else:
             grid[key] = values
@@ -281,10 +334,13 @@ def sweep(
     entry = SweepEntry(name=name, model=tuple(base.items()),
                        grid=tuple((k, tuple(v)) for k, v in grid.items()),
                        early_stopping=stopping, noise_scale=noise_scale)
+    metric_names = _metric_list(metrics)
     spec = StudySpec(name=name, title=f"Sweep: {name}", seeds=tuple(range(seeds)),
                      data=DataSpec(source=data, target=target,
-                                   validation_split=validation_split),
+                                   validation_split=validation_split,
+                                   sample_weight=sample_weight),
                      sweeps=(entry,),
+                     metrics=None if metric_names is None else tuple(metric_names),
                      outputs=OutputSpec(tensorboard=tensorboard, checkpoints=checkpoints),
                      quiet_warnings=_quiet(quiet_warnings))
     from gdlab.study import parse_study
