@@ -165,7 +165,61 @@ def test_what_cannot_be_vectorized_falls_back_and_says_why(data) -> None:
     other = DenseClassifier(hidden_layer_sizes=(2,), epochs=1, random_state=0)
     with pytest.warns(NotVectorized, match="replaces the network step itself"):
         GridSearchCV(net, {"net": [other]}, cv=2, refit=False).fit(x, y)
-    # sample_weight goes to every plain fit, where the estimator refuses it clearly.
-    with pytest.warns(NotVectorized, match=r"fit parameters \(sample_weight\)"), \
-            pytest.raises(ValueError, match="(?s)All the 2 fits failed.*does not support sample"):
-        GridSearchCV(net["net"], {"epochs": [1]}, cv=2).fit(x, y, sample_weight=np.ones(N))
+    # Weights for another step go to scikit-learn's plain fits, which route them there.
+    with pytest.warns(NotVectorized, match=r"fit parameters \(scale__sample_weight\)"):
+        search = GridSearchCV(net, {"net__epochs": [1]}, cv=2).fit(
+            x, y, scale__sample_weight=np.ones(N))
+    assert not search.vectorized_ and search.engine_calls_ == []
+
+
+def test_sample_weight_equals_scikit_learns_search(data) -> None:
+    x, y = data
+    w = np.random.default_rng(3).integers(0, 4, size=N).astype(float)
+    cv = KFold(3, shuffle=True, random_state=0)
+    est = Pipeline([("scale", StandardScaler()),
+                    ("net", DenseClassifier(hidden_layer_sizes=(4,), batch_size=16, epochs=6,
+                                            random_state=0))])
+    grid = {"net__learning_rate": [0.003, 0.03], "net__random_state": [0, 7]}
+    # scikit-learn cuts the weights to each fold's training rows for fit, and weighs the
+    # test scores with the test rows' weights (both scorers take sample_weight).
+    searches = [search(est, grid, cv=cv, scoring=SCORING, refit="nll",
+                       return_train_score=True).fit(x, y, net__sample_weight=w)
+                for search in (GridSearchCV, SklearnGridSearchCV)]
+    ours, theirs = searches
+    same_results(ours.cv_results_, theirs.cv_results_)
+    np.testing.assert_array_equal(ours.best_estimator_.predict_proba(x),
+                                  theirs.best_estimator_.predict_proba(x))
+    assert ours.vectorized_
+    assert [(c["configs"], c["seeds"]) for c in ours.engine_calls_] == [(2, 2)] * 3
+    unweighted = GridSearchCV(est, grid, cv=cv, scoring=SCORING, refit="nll").fit(x, y)
+    assert not np.allclose(unweighted.cv_results_["mean_test_nll"],
+                           ours.cv_results_["mean_test_nll"])
+
+    # A bare estimator takes `sample_weight`, and full batches train in calls of their own.
+    net = DenseRegressor(hidden_layer_sizes=(3,), epochs=8, random_state=1)
+    target = x @ [0.5, -0.2, 1.0, 0.0]
+    grid = {"batch_size": [16, 32, 1000], "learning_rate": [0.01, 0.03]}
+    ours = GridSearchCV(net, grid, cv=cv).fit(x, target, sample_weight=w)
+    theirs = SklearnGridSearchCV(net, grid, cv=cv).fit(x, target, sample_weight=w)
+    same_results(ours.cv_results_, theirs.cv_results_)
+    assert [(c["split"], c["configs"]) for c in ours.engine_calls_] == \
+        [(0, 4), (0, 2), (1, 4), (1, 2), (2, 4), (2, 2)]
+
+
+def test_a_class_weight_axis_trains_in_one_call(data) -> None:
+    x, y = data
+    keep = np.r_[np.flatnonzero(y != "high"), np.flatnonzero(y == "high")[:15]]
+    x, y = x[keep], y[keep]  # "high" is now the rare class
+    est = Pipeline([("scale", StandardScaler()),
+                    ("net", DenseClassifier(hidden_layer_sizes=(4,), batch_size=16, epochs=6,
+                                            learning_rate=0.03, random_state=0))])
+    grid = {"net__class_weight": [None, "balanced", {"high": 3.0}],
+            "net__activation": ["relu", "tanh"]}
+    cv = KFold(3, shuffle=True, random_state=0)
+    ours = GridSearchCV(est, grid, cv=cv, scoring=SCORING, refit="nll").fit(x, y)
+    theirs = SklearnGridSearchCV(est, grid, cv=cv, scoring=SCORING, refit="nll").fit(x, y)
+    same_results(ours.cv_results_, theirs.cv_results_)
+    # Class weights are per-model rows of weights: all 6 settings in one program per fold.
+    assert [(c["configs"], c["programs"]) for c in ours.engine_calls_] == [(6, 1)] * 3
+    scores = ours.cv_results_["mean_test_acc"]
+    assert len(set(np.round(scores, 6))) > 1  # the weights change the models

@@ -127,6 +127,10 @@ class GroupSpec:
     updates after each micro-batch (its batch size is the program's micro-batch).
     ``loss_from_logits`` says the network's output *is* the logits (Keras's
     ``from_logits=True``); ``reduction`` is one of :data:`REDUCTIONS`.
+    ``reproducible_sums`` computes each row's loss and gradient on its own and
+    sums the rows with :func:`reproducible_sum`: a batch's gradient then does
+    not depend on the order of its rows, and a row of integer weight k counts
+    exactly as k copies of it (the estimators' full-batch fits; slower).
     """
 
     network: _network.NetworkSpec
@@ -140,6 +144,7 @@ class GroupSpec:
     accumulate: bool = True
     loss_from_logits: bool = False
     reduction: str = "sum_over_batch_size"
+    reproducible_sums: bool = False
 
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
@@ -612,6 +617,82 @@ def fixed_sum(x: jax.Array, axis: int = 0) -> jax.Array:
     return chain(total, t[whole:])
 
 
+def _power_of_two(e: jax.Array) -> jax.Array:
+    """``2.0 ** e`` in float32 for integers ``e`` in [-126, 127], built from the exponent bits."""
+    return lax.bitcast_convert_type((e.astype(jnp.int32) + 127) << 23, jnp.float32)
+
+
+def _on_grid(x: jax.Array, e: jax.Array) -> jax.Array:
+    """``x`` rounded to the nearest multiple of ``2**e`` (the rounding is the only inexact step)."""
+    return jnp.round(x * _power_of_two(-e)) * _power_of_two(e)
+
+
+def reproducible_sum(t: jax.Array, w: jax.Array, axis: int = 0) -> jax.Array:
+    """``sum_i w_i t_i`` over ``axis`` (the rows), the same in any order of the rows.
+
+    Demmel and Nguyen's reproducible summation: every weighted term is split,
+    in three parts, onto three grids set by the largest live term and the
+    weights' total, so that each part sums exactly, in any order. A row of
+    integer weight k counts exactly as k copies of it (its terms times k are
+    still on the grids). The parts keep ``3 * (23 - log2(total))`` bits below
+    the largest term: 48 for a total weight below 128, against a float32 sum's
+    24 below its largest partial sum. Rows of weight 0 take no part, whatever
+    their terms. ``w`` has the rows on ``axis`` too and broadcasts against ``t``.
+    """
+    t = jnp.moveaxis(t, axis, 0)
+    w = jnp.moveaxis(w, axis, 0)
+    w = w.reshape(w.shape + (1,) * (t.ndim - w.ndim))
+    live = w > 0
+    t = jnp.where(live, t, 0.0)
+    w = jnp.where(live, w, 0.0)
+    # Every part's sum stays below max|t| * scale (plus rounding slack), so below 2**24
+    # steps of its grid: exact. With integer weights (>= 1) the scale is the total
+    # weight, the same as for the rows repeated.
+    scale = jnp.maximum(fixed_sum(w, 0), jnp.sum(live, 0).astype(jnp.float32))[None]
+    _, e_w = jnp.frexp(scale)
+    _, e_m = jnp.frexp(jnp.max(jnp.abs(t), axis=0, keepdims=True))
+    e = jnp.clip(e_m + e_w - 23, -100, 126)  # the first grid is 2**e
+    sums, carry = [], 0.0
+    for _ in range(3):
+        q = _on_grid(t, e)  # this part of the terms; t keeps the rest (exact)
+        t = t - q
+        wq = w * q + carry  # with what the previous grid left of the weighted term
+        p = _on_grid(wq, e)
+        carry = wq - p  # exact
+        sums.append(jnp.sum(p, 0))  # exact terms on a grid: exact in any order
+        e = jnp.clip(e + e_w - 23, -126, 126)
+    return sums[0] + (sums[1] + sums[2])
+
+
+def _row_grads(group: GroupSpec, params, cfg: GroupConfig, xb, yb, wb, mask, like=None):
+    """A batch's per-row terms and gradient for a group with ``reproducible_sums``.
+
+    Each row's loss and gradient are computed alone, one row at a time (the
+    same arithmetic whatever batch the row is in; a batched matrix product may
+    round a row differently with the batch's shape), then summed over the rows
+    by :func:`reproducible_sum`. Returns ``((loss terms, metric terms, row
+    weights), gradient sum)``; the loss terms are unweighted (the caller sums
+    them with the row weights, 1 where unweighted).
+    """
+    tree = params if like is None else _unflatten_models(params, like, lead=0)
+
+    def row(xy):
+        def loss(p):
+            per, values = _forward_loss(group, p, xy[0][None, :], xy[1][None, :], cfg)
+            return per[0], tuple(v[0] for v in values)
+
+        (per, values), g = jax.value_and_grad(loss, has_aux=True)(tree)
+        return per, values, _flatten_models(g, lead=0)
+
+    per, values, g = lax.map(row, (xb, yb))
+    w = mask.astype(jnp.float32) if wb is None else jnp.where(mask, wb, 0.0)
+    flat = reproducible_sum(g, w)
+    grads = flat if like is not None else _unflatten_models(flat, params, lead=0)
+    values = tuple(jnp.where(mask, v * wb if m.weighted and wb is not None else v, 0.0)
+                   for m, v in zip(group.metrics, values, strict=True))
+    return (jnp.where(mask, per, 0.0), values, w), grads
+
+
 def per_example_grads(group: GroupSpec, params, x, y, cfg: GroupConfig,
                       w: jax.Array | None = None) -> jax.Array:
     """Each example's (weighted, with ``w``) loss gradient, flattened: ``[rows, n_params]``."""
@@ -724,10 +805,15 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
         return jnp.pad(perm, ((0, 0), (0, n_pad - n)))
 
     weighted = data.w is not None
-    by_weight = tuple(weighted and g.reduction == "mean_with_sample_weight"
-                      for g in plan.groups)
+    # Reproducible groups divide by their rows' weights even unweighted (1 a row), so
+    # weighted and unweighted batches share one formula, bit for bit.
+    by_weight = tuple((weighted or g.reproducible_sums)
+                      and g.reduction == "mean_with_sample_weight" for g in plan.groups)
 
     def model_grads(group, params, cfg, xb, yb, wb, mask, like=None):
+        if group.reproducible_sums:
+            return _row_grads(group, params, cfg, xb, yb, wb, mask, like)
+
         def objective(p):
             per, values = _forward_loss(group, p, xb, yb, cfg)
             if wb is not None:
@@ -817,7 +903,8 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
             return jnp.zeros((plan.n_seeds, g.n_configs))
 
         sums = tuple((zeros(g), tuple(zeros(g) for _ in g.metrics),
-                      zeros(g) if weighted else None) for g in plan.groups)
+                      zeros(g) if weighted or g.reproducible_sums else None)
+                     for g in plan.groups)
         accs = tuple(
             (tree_map(jnp.zeros_like, s.params), zeros(g), zeros(g) if by_weight[i] else None)
             if plan.accumulate and g.accumulate else ()
@@ -846,8 +933,11 @@ def _train(plan: Plan, states: tuple[GroupState, ...], configs: tuple[GroupConfi
                     in_axes=(0, 0, 0, 0, 0, 0, 0, 0),
                 )
                 step = jax.vmap(step, in_axes=(0, 0, 0, None, 0, 0, 0, 0))
+                # Reproducible groups: unweighted loss terms and the rows' weights.
+                lsum = (reproducible_sum(per, wrows, -1) if group.reproducible_sums
+                        else fixed_sum(per, -1))
                 out.append(step(states[g], sums[g], accs[g], configs[g],
-                                fixed_sum(per, -1), tuple(fixed_sum(v, -1) for v in values),
+                                lsum, tuple(fixed_sum(v, -1) for v in values),
                                 None if wrows is None else fixed_sum(wrows, -1), grads))
             carry = (tuple(o[0] for o in out), tuple(o[1] for o in out),
                      tuple(o[2] for o in out))

@@ -285,12 +285,14 @@ def _group_key(cfg: TrainConfig, net: NetworkSpec, loss: str) -> tuple:
 
 def plan_programs(configs: Sequence[TrainConfig], data: TrainingData,
                   metrics: Sequence[str] | None = None,
-                  reduction: str = "sum_over_batch_size") -> list[ProgramPlan]:
+                  reduction: str = "sum_over_batch_size",
+                  reproducible_sums: bool = False) -> list[ProgramPlan]:
     """Group configurations into programs and groups (see the module docstring).
 
     ``metrics`` are the Keras metric names every model reports (default: the
     task's, :func:`metrics_for`); ``reduction`` the loss reduction
-    (:data:`gdlab.engine.REDUCTIONS`).
+    (:data:`gdlab.engine.REDUCTIONS`); ``reproducible_sums`` the groups' row sums
+    (:class:`gdlab.engine.GroupSpec`).
     """
     clusters = batch_size_clusters([c.batch_size for c in configs])
     programs = []
@@ -306,7 +308,8 @@ def plan_programs(configs: Sequence[TrainConfig], data: TrainingData,
         micro = math.gcd(*sizes)
         groups = []
         for key, members in by_key.items():
-            spec = _group_spec(key, [configs[i] for i in members], data, metrics, reduction)
+            spec = _group_spec(key, [configs[i] for i in members], data, metrics, reduction,
+                               reproducible_sums)
             accumulate = any(configs[i].batch_size != micro for i in members)
             groups.append(GroupPlan(dataclasses.replace(spec, accumulate=accumulate),
                                     tuple(members)))
@@ -323,7 +326,8 @@ def _choices(values: Sequence[str]) -> tuple[str, ...] | None:
 
 def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData,
                 metrics: Sequence[str] | None = None,
-                reduction: str = "sum_over_batch_size") -> _engine.GroupSpec:
+                reduction: str = "sum_over_batch_size",
+                reproducible_sums: bool = False) -> _engine.GroupSpec:
     first = members[0]
     net = first.network(data.n_features, data.task, data.n_outputs)
     loss = key[2]
@@ -342,6 +346,7 @@ def _group_spec(key: tuple, members: Sequence[TrainConfig], data: TrainingData,
         activation_choices=activation_choices,
         initializer_choices=initializer_choices,
         reduction=reduction,
+        reproducible_sums=reproducible_sums,
     )
 
 
@@ -418,7 +423,9 @@ def program_plan(prog: ProgramPlan, data: TrainingData, n_seeds: int,
         shuffle=True, eval_sets=tuple((f"{name}_", xe.shape[0]) for name, xe, _ in data.evals),
         **options,
     )
-    fast = _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS
+    # Reproducible sums' row-by-row loop ran 5-7x slower at level 0 and compiled no faster.
+    fast = (_engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS
+            and not any(g.reproducible_sums for g in plan.groups))
     return dataclasses.replace(plan, fast_compile=fast)
 
 
@@ -433,7 +440,9 @@ def bytes_per_model(program: ProgramPlan, data: TrainingData) -> int:
         per = (n_params * 10
                + program.micro_batch * units * 6 * choices
                + largest_eval * units * 3 * choices
-               + program.n_epochs * 8)
+               + program.n_epochs * 8
+               # reproducible sums keep every row's gradient, and their grid parts
+               + (program.micro_batch * n_params * 6 if g.spec.reproducible_sums else 0))
         worst = max(worst, per)
     return 4 * worst
 
@@ -613,7 +622,8 @@ def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  lr_growth: Sequence[float] | None = None,
                  early_stopping: _engine.EarlyStopRule | None = None,
                  metrics: Sequence[str] | None = None,
-                 reduction: str = "sum_over_batch_size") -> list[Shard]:
+                 reduction: str = "sum_over_batch_size",
+                 reproducible_sums: bool = False) -> list[Shard]:
     """Cut a sweep into shards: per program, equal chunks of its seeds (options as :func:`run_programs`).
 
     A chunk holds as many seeds as fit ``memory_budget`` (and at most
@@ -631,7 +641,8 @@ def build_shards(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     eval_names = [name for name, _, _ in data.evals]
     shards: list[Shard] = []
     schemes, weight_index = weight_schemes(configs, data)
-    for p, prog in enumerate(plan_programs(configs, data, metrics, reduction)):
+    for p, prog in enumerate(plan_programs(configs, data, metrics, reduction,
+                                           reproducible_sums)):
         plan = program_plan(prog, data, n_seeds, tap_layers=tuple(tap_layers),
                             tap_eval_set=eval_names.index(tap_set) if tap_layers else 0,
                             lr_schedule=lr_growth is not None, record_steps=record_steps,
@@ -899,6 +910,7 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                  early_stopping: _engine.EarlyStopRule | None = None,
                  metrics: Sequence[str] | None = None,
                  reduction: str = "sum_over_batch_size",
+                 reproducible_sums: bool = False,
                  executor: Executor | None = None,
                  shard_store: ShardStore | None = None) -> RawResult:
     """Train every configuration x seed on ``data``; return raw arrays in ``configs`` order.
@@ -909,7 +921,9 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
     ``lr_growth[c]`` multiplies configuration ``c``'s learning rate at every update
     (see :class:`gdlab.engine.Plan`); ``metrics`` names the metrics every model
     reports (default: accuracy for classification, none for regression);
-    ``reduction`` the loss reduction (:data:`gdlab.engine.REDUCTIONS`).
+    ``reduction`` the loss reduction (:data:`gdlab.engine.REDUCTIONS`);
+    ``reproducible_sums`` sums each batch's rows one row at a time, in a way
+    that does not depend on their order (:class:`gdlab.engine.GroupSpec`).
     Rows are weighted by the data's sample weights and each configuration's
     ``class_weight``.
 
@@ -928,7 +942,8 @@ def run_programs(configs: Sequence[TrainConfig], seeds: Sequence[int], data: Tra
                           max_models_per_call=max_models_per_call, keep_params=keep_params,
                           tap_layers=tap_layers, tap_set=tap_set, record_steps=record_steps,
                           noise_rows=noise_rows, lr_growth=lr_growth,
-                          early_stopping=early_stopping, metrics=metrics, reduction=reduction)
+                          early_stopping=early_stopping, metrics=metrics, reduction=reduction,
+                          reproducible_sums=reproducible_sums)
     merge = _Merge(len(list(seeds)), len(configs), max(c.epochs for c in configs),
                    early_stopping is not None)
     timings = {"compile_and_run_s": 0.0}

@@ -10,7 +10,7 @@ pass its estimator checks); ``KerasClassifier``/``KerasRegressor`` take a
 ``build_fn`` returning a compiled ``gdlab.keras`` model, as TensorFlow's removed
 ``tensorflow.keras.wrappers.scikit_learn`` did; ``GridSearchCV`` is
 scikit-learn's, training every setting of a fold in one engine call.
-Usage and the list of estimator checks that do not apply: docs/sklearn.md.
+Usage, sample and class weights, and scikit-learn's estimator checks: docs/sklearn.md.
 """
 
 from gdlab.sklearn._estimators import (

@@ -13,13 +13,19 @@ last partial batch kept), ``epochs`` passes over the data, ``optimizer`` a
 Keras optimizer name or course-style string such as
 ``"SGD(learning_rate=0.01, momentum=0.9)"`` (parsed, never evaluated) or a
 ``gdlab.keras.optimizers`` object, ``learning_rate`` overriding its step size.
+
+Sample weights follow scikit-learn: a batch's loss is the weighted mean of its
+rows' losses (divided by the batch's sum of weights, as ``MLPClassifier``), so
+a row of weight k counts as k copies of it. A fit whose batch is all of its
+rows sums them in an order-free way (the engine's ``reproducible_sums``), so
+there integer weights equal repeated rows exactly.
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -33,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdlab import losses as _losses
 from gdlab.engine import EarlyStopRule
-from gdlab.errors import ConfigError, NotSupportedError
+from gdlab.errors import ConfigError, DataError, NotSupportedError, ShapeError
 from gdlab.executor import TrainingData, training_data
 from gdlab.network import NetworkSpec
 from gdlab.pitfalls import GdlabWarning
@@ -48,11 +54,6 @@ class TrainingDiverged(GdlabWarning, ConvergenceWarning):
 
     name = "training-diverged"
 
-
-_SAMPLE_WEIGHT_MESSAGE = (
-    "{name} does not support sample_weight: gdlab's training engine has no per-row loss "
-    "weights yet. Fit without sample_weight (or resample the rows instead)."
-)
 
 _CLASSIFIER_LOSSES = ("binary_crossentropy", "categorical_crossentropy",
                       "sparse_categorical_crossentropy")
@@ -81,6 +82,125 @@ def _seed_from(random_state: Any) -> int:
     raise ConfigError(
         f"`random_state` must be None, an integer or a numpy RandomState, got {random_state!r}."
     )
+
+
+def _sample_weights(sample_weight: Any, n_rows: int) -> np.ndarray | None:
+    """scikit-learn's sample weights, checked: None, a number for every row, or one finite
+    weight >= 0 per row, not all zero. Returns float64 weights (the engine trains on them
+    as float32), or None when there are none or all are equal."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        w = np.full(n_rows, float(sample_weight))
+    else:
+        try:
+            w = np.array(sample_weight, dtype=np.float64)  # a copy: the caller's stays as given
+        except (TypeError, ValueError):
+            raise DataError(
+                f"sample_weight must hold numbers, got {type(sample_weight).__name__}."
+            ) from None
+        if w.ndim != 1:
+            raise ShapeError(
+                f"sample_weight must be 1-D with one weight per row, shape ({n_rows},); got "
+                f"shape {w.shape}."
+            )
+        if w.shape[0] != n_rows:
+            raise ShapeError(
+                f"sample_weight has {w.shape[0]} weights for {n_rows} rows; give one per row."
+            )
+    if not np.all(np.isfinite(w)):
+        rows = np.flatnonzero(~np.isfinite(w))[:5].tolist()
+        raise DataError(f"sample_weight holds NaN or infinite values (rows {rows}).")
+    if np.any(w < 0):
+        rows = np.flatnonzero(w < 0)[:5].tolist()
+        raise DataError(f"sample_weight holds negative weights (rows {rows}); weights must "
+                        "be >= 0.")
+    if not np.any(w > 0):
+        raise DataError("sample_weight is zero for every row: at least one weight must be "
+                        "non-zero (a row of weight 0 counts as absent).")
+    if np.all(w == w[0]):
+        # Equal weights leave every weighted mean as it is: train unweighted, bit for bit.
+        return None
+    return w
+
+
+def _label_keys(label: Any) -> list[Any]:
+    """The keys a class's weight may have in a dict: the label itself, and scikit-learn's
+    lookup (``int(label)``, else ``str(label)``)."""
+    value = label.item() if isinstance(label, np.generic) else label
+    try:
+        return [value, int(value)]
+    except (TypeError, ValueError):
+        return [value, str(value)]
+
+
+def _class_weight_pairs(class_weight: Any, classes: np.ndarray, y: np.ndarray,
+                        w: np.ndarray | None) -> tuple[tuple[int, float], ...] | None:
+    """A ``class_weight`` setting as ``(class index, weight)`` pairs for every class.
+
+    ``y`` holds class indices into ``classes`` and ``w`` the rows' sample weights
+    (None: 1 each). ``"balanced"`` gives class k ``total / (n * total_k)``, the
+    totals summing sample weights and ``n`` counting the classes with weight;
+    a class without weight gets 1 (it weighs no row). A dict gives labels
+    it leaves out weight 1; as in scikit-learn, keys that are not classes are
+    an error when some class has no key.
+    """
+    if class_weight is None:
+        return None
+    n = len(classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ConfigError(
+                f"`class_weight` must be None, 'balanced' or a dict {{label: weight}}, got "
+                f"{class_weight!r}.")
+        totals = np.bincount(y, weights=None if w is None else w.astype(np.float64),
+                             minlength=n).astype(np.float64)
+        present = totals > 0
+        total, n_present = totals.sum(), int(present.sum())
+        # The engine's own "balanced" in the same operation order: unweighted, equal floats.
+        return tuple((k, float(total / (n_present * totals[k])) if present[k] else 1.0)
+                     for k in range(n))
+    if not isinstance(class_weight, Mapping):
+        raise ConfigError(
+            f"`class_weight` must be None, 'balanced' or a dict {{label: weight}}, got "
+            f"{type(class_weight).__name__}.")
+    weights, used, missing = [], set(), []
+    for label in classes:
+        key = next((k for k in _label_keys(label) if k in class_weight), None)
+        if key is None:
+            weights.append(1.0)
+            missing.append(label)
+            continue
+        value = class_weight[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+                np.isfinite(value) and value >= 0):
+            raise ConfigError(
+                f"`class_weight` weights must be finite numbers >= 0; class {key!r} has "
+                f"{value!r}.")
+        weights.append(float(value))
+        used.add(key)
+    unknown = [k for k in class_weight if k not in used]
+    if unknown and missing:
+        raise ConfigError(
+            f"`class_weight` names {unknown!r}, which are not classes of y, and leaves out "
+            f"the classes {[_label_keys(c)[0] for c in missing]!r}; its keys are the labels "
+            f"of y ({[_label_keys(c)[0] for c in classes]!r}).")
+    return tuple(enumerate(weights))
+
+
+def _check_weighted_classes(classes: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                            pairs: tuple[tuple[int, float], ...] | None) -> None:
+    """At least two classes must keep some weight (a row of weight 0 counts as absent)."""
+    row = np.ones(len(y)) if w is None else w.astype(np.float64)
+    if pairs is not None:
+        row = row * np.array([v for _, v in pairs])[y]
+    kept = np.flatnonzero(np.bincount(y, weights=row, minlength=len(classes)) > 0)
+    if len(kept) < 2:
+        left = ("no class" if not len(kept) else
+                f"one class only ({_label_keys(classes[kept[0]])[0]!r})")
+        raise DataError(
+            f"The sample and class weights leave weight on {left}: a classifier needs at "
+            "least two classes with weight to learn.")
 
 
 def _int_setting(name: str, value: Any) -> int:
@@ -131,12 +251,14 @@ class _DenseBase(BaseEstimator):
         """The canonical loss, or None for the task's default; checked against the task."""
         raise NotImplementedError
 
-    def _train_config(self, n_rows: int) -> TrainConfig:
+    def _train_config(self, n_rows: int,
+                      class_weight: tuple[tuple[int, float], ...] | None = None) -> TrainConfig:
         """The TrainConfig of these settings for ``n_rows`` training rows.
 
         A batch larger than the data is one full batch: that is Keras's
         behaviour, so the batch size is clipped to the rows (same updates, and
-        no warning about it inside cross-validation).
+        no warning about it inside cross-validation). ``class_weight`` is the
+        resolved ``(class index, weight)`` pairs.
         """
         hidden = self.hidden_layer_sizes
         if isinstance(hidden, np.ndarray):
@@ -160,6 +282,8 @@ class _DenseBase(BaseEstimator):
         loss = self._loss_name()
         if loss is not None:
             settings["loss"] = loss
+        if class_weight is not None:
+            settings["class_weight"] = class_weight
         return resolve(settings)
 
     def _early_stopping(self) -> EarlyStopRule | None:
@@ -173,43 +297,58 @@ class _DenseBase(BaseEstimator):
             patience=_int_setting("n_iter_no_change", self.n_iter_no_change), restore_best=True,
         )
 
-    @staticmethod
-    def _check_sample_weight(name: str, sample_weight: Any) -> None:
-        if sample_weight is not None:
-            raise NotSupportedError(_SAMPLE_WEIGHT_MESSAGE.format(name=name))
+    def _class_weights(self, data: TrainingData) -> tuple[tuple[int, float], ...] | None:
+        """The resolved class weights for ``data``'s training rows (none for a regressor)."""
+        return None
 
     # ------------------------------------------------------------- training
 
     def _setup_data(self, x: np.ndarray, y: np.ndarray, task: str, seed: int,
-                    early: EarlyStopRule | None, stratify: bool) -> TrainingData:
+                    early: EarlyStopRule | None, stratify: bool,
+                    sample_weight: np.ndarray | None = None) -> TrainingData:
+        weights = () if sample_weight is None else (sample_weight,)
         if early is None:
-            return training_data({"x_train": x, "y_train": y}, task=task)
-        try:
-            x_tr, x_val, y_tr, y_val = train_test_split(
-                x, y, test_size=float(self.validation_fraction), random_state=seed,
+            parts = {"x_train": x, "y_train": y}
+            if sample_weight is not None:
+                parts["w_train"] = sample_weight
+            return training_data(parts, task=task)
+        try:  # the held-out rows keep their sample weights, as in MLPClassifier
+            x_tr, x_val, y_tr, y_val, *w_parts = train_test_split(
+                x, y, *weights, test_size=float(self.validation_fraction), random_state=seed,
                 stratify=y if stratify else None)
         except ValueError as e:
             raise ValueError(
                 f"early_stopping=True cannot hold out validation_fraction="
                 f"{self.validation_fraction} of {x.shape[0]} rows: {e}"
             ) from None
-        return training_data({"x_train": x_tr, "y_train": y_tr, "x_val": x_val, "y_val": y_val},
-                             task=task)
+        parts = {"x_train": x_tr, "y_train": y_tr, "x_val": x_val, "y_val": y_val}
+        if w_parts:
+            w_tr, w_val = w_parts
+            for part, w in (("training", w_tr), ("validation", w_val)):
+                if not np.any(w > 0):
+                    raise DataError(
+                        f"The sample weights of early stopping's {part} rows are all zero "
+                        f"({len(w)} rows); use another random_state or validation_fraction.")
+            parts |= {"w_train": w_tr, "w_val": w_val}
+        return training_data(parts, task=task)
 
     def _setup_from(self, x: np.ndarray, y: np.ndarray, task: str | Callable[[], str],
-                    seed: int | None, stratify: bool) -> _Setup:
-        """Check the settings and split off early stopping's validation rows; nothing trains.
+                    seed: int | None, stratify: bool,
+                    sample_weight: Any = None) -> _Setup:
+        """Check the settings and the weights, split off early stopping's validation rows.
 
-        ``task`` may be a function: it is called after the settings are checked, so a bad
-        setting is reported before what it implies for the labels.
+        Nothing trains. ``task`` may be a function: it is called after the settings
+        are checked, so a bad setting is reported before what it implies for the labels.
         """
         config = self._train_config(x.shape[0])
         early = self._early_stopping()
         task = task() if callable(task) else task
+        weights = _sample_weights(sample_weight, x.shape[0])
         seed = _seed_from(self.random_state) if seed is None else seed
-        data = self._setup_data(x, y, task, seed, early, stratify=stratify)
-        if early is not None:
-            config = self._train_config(data.n_train)
+        data = self._setup_data(x, y, task, seed, early, stratify, weights)
+        class_weight = self._class_weights(data)
+        if early is not None or class_weight is not None:
+            config = self._train_config(data.n_train, class_weight)
         return _Setup(config, seed, data, early)
 
     def _partial_epoch(self, config: TrainConfig, data: TrainingData, first: bool) -> Self:
@@ -221,9 +360,12 @@ class _DenseBase(BaseEstimator):
         return self
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
-        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator."""
-        self._check_sample_weight(type(self).__name__, sample_weight)
-        self._fit(self._setup(X, y))
+        """Train from ``random_state`` for ``epochs`` epochs; returns the estimator.
+
+        ``sample_weight`` (one weight >= 0 per row, or a number) weighs each row's
+        loss; a batch's loss is the weighted mean of its rows' losses.
+        """
+        self._fit(self._setup(X, y, sample_weight=sample_weight))
         return self
 
     def _finish(self, setup: _Setup, trained: _training.Trained) -> None:
@@ -330,6 +472,12 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     rule to ``val_loss`` (``patience=n_iter_no_change``, ``min_delta=tol``) and
     keeps the best epoch's weights, as ``MLPClassifier`` does.
 
+    ``class_weight`` (None, ``"balanced"`` or ``{label: weight}`` keyed by the
+    labels of ``y``) multiplies each training row's sample weight by its
+    class's weight, as scikit-learn's classifiers do; ``"balanced"`` weighs
+    class k by ``total weight / (n_classes * weight of class k)`` over the
+    training rows (``LogisticRegression``'s rule, counting sample weights).
+
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_``
     (for tables with string column names), ``coefs_``/``intercepts_`` (each
     layer's kernel and bias, as ``MLPClassifier``), ``history_`` (Keras's
@@ -337,6 +485,27 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     ``val_loss``, ``val_accuracy``), ``n_iter_`` (epochs run),
     ``diverged_epoch_`` (-1: never).
     """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu",
+                 kernel_initializer: str = "glorot_uniform", optimizer: Any = "adam",
+                 learning_rate: float | None = None, batch_size: int = 32, epochs: int = 200,
+                 loss: str | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10,
+                 tol: float = 1e-4, random_state: Any = None, class_weight: Any = None) -> None:
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         kernel_initializer=kernel_initializer, optimizer=optimizer,
+                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+                         loss=loss, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction,
+                         n_iter_no_change=n_iter_no_change, tol=tol, random_state=random_state)
+        self.class_weight = class_weight
+
+    def _class_weights(self, data: TrainingData) -> tuple[tuple[int, float], ...] | None:
+        pairs = _class_weight_pairs(self.class_weight, self.classes_, data.y_train,
+                                    data.w_train)
+        if pairs is not None or data.w_train is not None:
+            _check_weighted_classes(self.classes_, data.y_train, data.w_train, pairs)
+        return pairs
 
     def _loss_name(self) -> str | None:
         if self.loss is None:
@@ -374,12 +543,13 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
             )
         return y_idx.astype(np.int64)
 
-    def _setup(self, X: Any, y: Any, seed: int | None = None) -> _Setup:
+    def _setup(self, X: Any, y: Any, seed: int | None = None,
+               sample_weight: Any = None) -> _Setup:
         """Validate data and settings; set ``n_features_in_``, ``classes_``. Nothing trains."""
         x, y = validate_data(self, X, y, dtype=np.float32)
         y_idx = self._encode_labels(y)
         return self._setup_from(x, y_idx, lambda: self._task_for(len(self.classes_)), seed,
-                                stratify=True)
+                                stratify=True, sample_weight=sample_weight)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
                     sample_weight: Any = None) -> DenseClassifier:
@@ -387,9 +557,9 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
 
         The first call needs ``classes`` (every label that will ever appear);
         it starts from ``random_state``'s initial weights. Early stopping does
-        not apply to ``partial_fit``.
+        not apply to ``partial_fit``, nor ``class_weight="balanced"`` (one call
+        sees a part of the data only; pass the weights as a dict).
         """
-        self._check_sample_weight(type(self).__name__, sample_weight)
         first = not hasattr(self, "coefs_")
         x, y = validate_data(self, X, y, dtype=np.float32, reset=first)
         check_classification_targets(y)
@@ -414,10 +584,18 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
                 f"{all_classes.tolist()!r}."
             )
         task = self._task_for(len(all_classes))
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ConfigError(
+                "class_weight='balanced' is not supported by partial_fit: one call sees part "
+                "of the rows only. Compute the weights once from the labels (sklearn.utils."
+                "class_weight.compute_class_weight) and pass them as a dict {label: weight}.")
+        weights = _sample_weights(sample_weight, x.shape[0])
         y_idx = np.searchsorted(all_classes, y).astype(np.int64)
         data = TrainingData(np.ascontiguousarray(x), y_idx, (), task, len(all_classes) if task
-                            == "multiclass" else 2, {"n_train": int(x.shape[0])})
-        config = self._train_config(x.shape[0])
+                            == "multiclass" else 2, {"n_train": int(x.shape[0])},
+                            None if weights is None else weights.astype(np.float32))
+        pairs = _class_weight_pairs(self.class_weight, all_classes, y_idx, data.w_train)
+        config = self._train_config(x.shape[0], pairs)
         if first:
             self.classes_ = all_classes
         return self._partial_epoch(config, data, first)
@@ -481,20 +659,25 @@ class DenseRegressor(RegressorMixin, _DenseBase):
             )
         return y2.astype(np.float32)
 
-    def _setup(self, X: Any, y: Any, seed: int | None = None) -> _Setup:
+    def _setup(self, X: Any, y: Any, seed: int | None = None,
+               sample_weight: Any = None) -> _Setup:
         """Validate data and settings; set ``n_features_in_``, ``n_outputs_``. Nothing trains."""
         x, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
         y2 = self._targets(y, first=True)
-        return self._setup_from(x, y2, "regression", seed, stratify=False)
+        return self._setup_from(x, y2, "regression", seed, stratify=False,
+                                sample_weight=sample_weight)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> DenseRegressor:
         """One epoch on ``(X, y)`` from the current weights and optimizer state."""
-        self._check_sample_weight(type(self).__name__, sample_weight)
         first = not hasattr(self, "coefs_")
         x, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True,
                              reset=first)
         y2 = self._targets(y, first=first)
-        data = training_data({"x_train": x, "y_train": y2}, task="regression")
+        weights = _sample_weights(sample_weight, x.shape[0])
+        parts = {"x_train": x, "y_train": y2}
+        if weights is not None:
+            parts["w_train"] = weights
+        data = training_data(parts, task="regression")
         return self._partial_epoch(self._train_config(x.shape[0]), data, first)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -508,34 +691,10 @@ class DenseRegressor(RegressorMixin, _DenseBase):
         return tags
 
 
-_NO_SAMPLE_WEIGHT = ("sample_weight is not supported (the engine has no per-row loss weights): "
-                     "fit raises NotSupportedError")
-
-#: scikit-learn estimator checks that cannot apply, with the reason (also in docs/sklearn.md).
-_EXPECTED_FAILED_CHECKS: dict[str, str] = {
-    "check_sample_weights_pandas_series": _NO_SAMPLE_WEIGHT,
-    "check_sample_weights_not_an_array": _NO_SAMPLE_WEIGHT,
-    "check_sample_weights_list": _NO_SAMPLE_WEIGHT,
-    "check_sample_weights_shape": _NO_SAMPLE_WEIGHT,
-    "check_sample_weights_not_overwritten": _NO_SAMPLE_WEIGHT,
-    "check_sample_weight_equivalence_on_dense_data": _NO_SAMPLE_WEIGHT,
-    "check_all_zero_sample_weights_error": _NO_SAMPLE_WEIGHT,
-}
-
-#: Checks that only a classifier runs.
-_EXPECTED_FAILED_CLASSIFIER_CHECKS: dict[str, str] = {
-    "check_classifiers_one_label_sample_weights": _NO_SAMPLE_WEIGHT,
-}
-
-
 def expected_failed_checks(estimator: Any) -> dict[str, str]:
-    """The estimator checks that do not apply to ``estimator``, each with a one-line reason.
+    """The estimator checks expected to fail on ``estimator``: none, every check passes.
 
-    Pass it to ``sklearn.utils.estimator_checks.parametrize_with_checks`` as
-    ``expected_failed_checks``.
+    scikit-learn's ``expected_failed_checks`` hook (for ``parametrize_with_checks``
+    and ``check_estimator``), kept so code that passes it goes on working.
     """
-    if isinstance(estimator, DenseClassifier):
-        return _EXPECTED_FAILED_CHECKS | _EXPECTED_FAILED_CLASSIFIER_CHECKS
-    if isinstance(estimator, _DenseBase):
-        return dict(_EXPECTED_FAILED_CHECKS)
     return {}

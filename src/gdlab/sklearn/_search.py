@@ -11,7 +11,13 @@ estimators are then scored with scikit-learn's scorers and the results
 assembled by scikit-learn's own code, so ``cv_results_``, ``best_params_``,
 ``best_estimator_`` and the rest mean exactly what they mean in scikit-learn.
 
-What it cannot vectorize (another estimator, fit parameters, a grid that
+Fit parameters are routed as scikit-learn routes them: ``sample_weight`` (or
+``<network step>__sample_weight`` for a pipeline) is sliced to each fold's
+training rows for its fits, and the test scores are weighted when the scorers
+take weights. ``class_weight`` in the grid is per-model data in the engine, so
+its settings train in the same call.
+
+What it cannot vectorize (another estimator, other fit parameters, a grid that
 swaps the network step of a pipeline) falls back to scikit-learn's loop of
 plain fits, with a :class:`NotVectorized` warning saying why.
 """
@@ -37,7 +43,9 @@ from sklearn.model_selection._validation import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state, indexable
+from sklearn.utils._metadata_requests import _routing_enabled
 from sklearn.utils.metaestimators import _safe_split
+from sklearn.utils.validation import _check_method_params
 
 from gdlab.pitfalls import GdlabWarning
 from gdlab.sklearn import _training
@@ -58,6 +66,11 @@ def _final_step(estimator: Any) -> tuple[str | None, Any]:
         name, step = estimator.steps[-1]
         return name, step
     return None, estimator
+
+
+def _weight_key(final_name: str | None) -> str:
+    """The fit parameter that carries sample weights to the network: scikit-learn's name."""
+    return "sample_weight" if final_name is None else f"{final_name}__sample_weight"
 
 
 def _hashable(value: Any) -> Any:
@@ -82,6 +95,9 @@ class GridSearchCV(_SklearnGridSearchCV):
     possible; its ``cv_results_`` equal scikit-learn's ``GridSearchCV`` over
     the same estimator, folds and seeds, to float32 round-off. Preprocessing
     steps are fitted once per fold and distinct preprocessing setting.
+    ``fit(X, y, sample_weight=w)`` (``<network step>__sample_weight`` for a
+    pipeline) stays vectorized and is routed as scikit-learn routes it; a
+    ``class_weight`` axis trains in the same calls as the rest of the grid.
 
     Differences, on purpose: with ``random_state=None`` one seed is drawn per
     search and shared by every setting and fold (scikit-learn's loop draws one
@@ -102,9 +118,13 @@ class GridSearchCV(_SklearnGridSearchCV):
             kind = type(final).__name__
             return (f"the estimator is a {kind}, not a gdlab DenseClassifier or DenseRegressor "
                     "(or a Pipeline ending in one)")
-        extra = sorted(k for k in params if k != "groups")
+        weights = _weight_key(final_name)
+        extra = sorted(k for k in params if k not in ("groups", weights))
         if extra:
             return f"fit parameters ({', '.join(extra)}) are passed to every fit"
+        if final_name is not None and weights in params and _routing_enabled():
+            return ("metadata routing sends the pipeline's fit parameters to whichever steps "
+                    "request them")
         grids = self.param_grid if isinstance(self.param_grid, Sequence) else [self.param_grid]
         for grid in grids:
             if not hasattr(grid, "keys"):
@@ -127,16 +147,19 @@ class GridSearchCV(_SklearnGridSearchCV):
             super().fit(X, y, **params)
             self.vectorized_, self.fallback_reason_, self.engine_calls_ = False, reason, []
             return self
-        self._fit_vectorized(X, y, params.get("groups"))
+        self._fit_vectorized(X, y, params)
         self.vectorized_, self.fallback_reason_ = True, None
         return self
 
-    def _fit_vectorized(self, X: Any, y: Any, groups: Any) -> None:
+    def _fit_vectorized(self, X: Any, y: Any, params: dict[str, Any]) -> None:
         self._validate_params()  # scikit-learn's fit validates its parameters first
         scorers, refit_metric = self._get_scorers()
         X, y = indexable(X, y)
+        # Fit, split and score parameters routed exactly as scikit-learn's fit routes them.
+        params = _check_method_params(X, params=params)
+        routed = self._get_routed_params_for_fit(params)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y, groups))
+        splits = list(cv.split(X, y, **routed.splitter.split))
         self.n_splits_ = n_splits = len(splits)
         candidates = list(ParameterGrid(self.param_grid))
         n_candidates = len(candidates)
@@ -154,7 +177,7 @@ class GridSearchCV(_SklearnGridSearchCV):
         self.engine_calls_ = []
         for split, (train, test) in enumerate(splits):
             self._fit_split(base, final_name, candidates, X, y, train, test, split, n_splits,
-                            scorers, shared_seed, out)
+                            scorers, shared_seed, out, routed)
 
         results_out = [o for o in out if o is not None]
         _warn_or_raise_about_fit_failures(results_out, self.error_score)
@@ -166,15 +189,21 @@ class GridSearchCV(_SklearnGridSearchCV):
         if callable(self.scoring) and self.multimetric_:
             self._check_refit_for_multimetric(first_test_score)
             refit_metric = self.refit
-        self._finish_search(base, results, refit_metric, scorers, X, y)
+        self._finish_search(base, results, refit_metric, scorers, X, y,
+                            routed.estimator.fit)
 
     def _fit_split(self, base: Any, final_name: str | None, candidates: list[dict[str, Any]],
                    X: Any, y: Any, train: np.ndarray, test: np.ndarray, split: int,
                    n_splits: int, scorers: Any, shared_seed: int,
-                   out: list[dict[str, Any] | None]) -> None:
+                   out: list[dict[str, Any] | None], routed: Any) -> None:
         """Set up, train (grouped engine calls) and score every candidate on one split."""
         x_train, y_train = _safe_split(base, X, y, train)
         x_test, y_test = _safe_split(base, X, y, test, train)
+        # As scikit-learn's _fit_and_score: fit and score parameters cut to the fold's rows.
+        fit_params = _check_method_params(X, params=routed.estimator.fit, indices=train)
+        weights = fit_params.get(_weight_key(final_name))
+        score_train = _check_method_params(X, params=routed.scorer.score, indices=train)
+        score_test = _check_method_params(X, params=routed.scorer.score, indices=test)
 
         # Preprocessing (a pipeline's other steps) is fitted once per distinct setting.
         by_prep: dict[tuple, list[int]] = {}
@@ -218,7 +247,7 @@ class GridSearchCV(_SklearnGridSearchCV):
                     if final_name is not None:
                         est.steps = [*prep_steps, est.steps[-1]]
                     seed = shared_seed if net.random_state is None else None
-                    setups[c] = net._setup(x_net, y_train, seed=seed)
+                    setups[c] = net._setup(x_net, y_train, seed=seed, sample_weight=weights)
                     fitted[c], prep_of[c] = est, group
                 except Exception:
                     if self.error_score == "raise":
@@ -242,12 +271,12 @@ class GridSearchCV(_SklearnGridSearchCV):
                 t0 = time.perf_counter()
                 est = fitted[c]
                 result["fit_error"] = None
-                result["test_scores"] = _score(est, x_test, y_test, scorers, {},
+                result["test_scores"] = _score(est, x_test, y_test, scorers, score_test,
                                                self.error_score)
                 result["score_time"] = time.perf_counter() - t0
                 if self.return_train_score:
-                    result["train_scores"] = _score(est, x_train, y_train, scorers, {},
-                                                    self.error_score)
+                    result["train_scores"] = _score(est, x_train, y_train, scorers,
+                                                    score_train, self.error_score)
             out[c * n_splits + split] = result
 
     def _train_split(self, fitted: dict[int, Any], setups: dict[int, _Setup],
@@ -256,7 +285,8 @@ class GridSearchCV(_SklearnGridSearchCV):
         """Train every set-up candidate of a split: one engine call per data and rule."""
         # Candidates share an engine call when they train on the same arrays (same
         # task and encoding; with early stopping, the same validation rows) under the
-        # same early-stopping rule; within it, settings x seeds.
+        # same early-stopping rule, and all in full batches (reproducible sums) or
+        # none; within it, settings x seeds. Class weights are per-model data.
         calls: dict[tuple, list[int]] = {}
         for c, setup in setups.items():
             net = fitted[c].steps[-1][1] if final_name is not None else fitted[c]
@@ -264,7 +294,7 @@ class GridSearchCV(_SklearnGridSearchCV):
             if setup.early_stopping is not None:
                 split_key = (setup.seed, float(net.validation_fraction))
             key = (prep_of[c], setup.data.task, setup.data.n_outputs, split_key,
-                   setup.early_stopping)
+                   setup.early_stopping, setup.config.batch_size >= setup.data.n_train)
             calls.setdefault(key, []).append(c)
         for members in calls.values():
             data = setups[members[0]].data
@@ -297,7 +327,7 @@ class GridSearchCV(_SklearnGridSearchCV):
                     fit_time[c] += share
 
     def _finish_search(self, base: Any, results: dict[str, Any], refit_metric: str,
-                       scorers: Any, X: Any, y: Any) -> None:
+                       scorers: Any, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
         """Best candidate, refit and the remaining attributes, as scikit-learn sets them."""
         if self.refit or not self.multimetric_:
             self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
@@ -309,9 +339,9 @@ class GridSearchCV(_SklearnGridSearchCV):
                 **clone(self.best_params_, safe=False))
             t0 = time.time()
             if y is not None:
-                self.best_estimator_.fit(X, y)
+                self.best_estimator_.fit(X, y, **fit_params)
             else:
-                self.best_estimator_.fit(X)
+                self.best_estimator_.fit(X, **fit_params)
             self.refit_time_ = time.time() - t0
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_

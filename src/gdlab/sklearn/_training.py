@@ -10,6 +10,15 @@ reads one model out of a ``run_programs`` result; the grid search uses it too.
 (``partial_fit``) runs the engine's one-epoch training program from explicit
 weights and optimizer state, numbering the epoch as the sweep would.
 
+Estimators train with scikit-learn's weighted mean (:data:`REDUCTION`: a
+batch's loss is divided by its sum of weights), and a fit whose batch is all
+of its rows with the engine's ``reproducible_sums`` (:func:`reproducible`):
+its gradient is then a function of the rows as a set, whatever their order,
+and a row of integer weight k counts exactly as k copies of it, as the
+mathematics of a full batch says. Mini-batch fits keep the engine's faster
+sums (there a weight is not a repetition anyway: copies of a row land in
+different batches).
+
 Everything handed back lives on the host as NumPy arrays (picklable, no device
 buffers).
 """
@@ -35,6 +44,9 @@ from gdlab.specs import TrainConfig
 #: kernels by shape) and each architecture compiles one prediction program.
 PREDICT_BLOCK = 512
 
+#: scikit-learn's loss reduction: a batch's weighted loss over its sum of weights.
+REDUCTION = "mean_with_sample_weight"
+
 Params = tuple[dict[str, np.ndarray], ...]
 
 
@@ -58,17 +70,28 @@ class Trained:
     best_epoch: int = -1
 
 
+def reproducible(configs: list[TrainConfig], data: _executor.TrainingData) -> bool:
+    """Whether configurations train with reproducible sums: each batch is all the rows."""
+    full = [c.batch_size >= data.n_train for c in configs]
+    if any(full) and not all(full):
+        raise ValueError("Full-batch and mini-batch configurations train in separate calls.")
+    return all(full)
+
+
 def run(configs: list[TrainConfig], seeds: list[int], data: _executor.TrainingData,
         early_stopping: _engine.EarlyStopRule | None = None) -> _executor.RawResult:
     """``run_programs`` for estimators: every configuration x seed, in as few programs as possible.
 
     A batch at least as large as the data is one full batch, as in Keras; inside
     cross-validation the sweep's warning about it would fire on every small fold,
-    so it is not raised here (the estimators document the rule instead).
+    so it is not raised here (the estimators document the rule instead). The
+    configurations are all full-batch or all mini-batch (:func:`reproducible`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BatchLargerThanData)
-        return _executor.run_programs(configs, seeds, data, early_stopping=early_stopping)
+        return _executor.run_programs(configs, seeds, data, early_stopping=early_stopping,
+                                      reduction=REDUCTION,
+                                      reproducible_sums=reproducible(configs, data))
 
 
 def unpack(raw: _executor.RawResult, config: int, seed: int, epochs: int) -> Trained:
@@ -99,16 +122,20 @@ def continue_one(config: TrainConfig, seed: int, data: _executor.TrainingData,
     them); ``opt_state=None`` from a fresh optimizer state. The batch order is
     the one a sweep uses for that seed and epoch.
     """
-    (program,) = _executor.plan_programs([config], data)
+    (program,) = _executor.plan_programs([config], data, reduction=REDUCTION,
+                                         reproducible_sums=reproducible([config], data))
     (group,) = program.groups
     spec = group.spec
     plan = _engine.Plan(groups=(spec,), n_seeds=1, n_train=data.n_train,
                         micro_batch=program.micro_batch, accumulate=program.accumulate,
                         n_epochs=1, shuffle=True)
-    if _engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS:
+    if (_engine.estimated_flops(plan) < _engine.FAST_COMPILE_FLOPS
+            and not spec.reproducible_sums):
         plan = dataclasses.replace(plan, fast_compile=True)  # the executor's rule
     # The epoch count is the total so far, whichever way the engine numbers epochs.
-    cfg = _engine.group_config(spec, [config.optimizer], [config.batch_size], [epoch + 1])
+    schemes, weight_index = _executor.weight_schemes([config], data)
+    cfg = _engine.group_config(spec, [config.optimizer], [config.batch_size], [epoch + 1],
+                               weight_index=weight_index)
     if params is None:
         (initial,) = _executor.initial_params([config], [seed], data)
         params = tuple(jax.tree.map(lambda a: np.asarray(a)[0], initial))
@@ -119,7 +146,8 @@ def continue_one(config: TrainConfig, seed: int, data: _executor.TrainingData,
                                opt_state, np.full((1, 1), -1, np.int32))
     units = spec.network.n_outputs
     batch = _engine.Data(
-        data.x_train, (_executor.encode_targets(data.y_train, data.task, spec.loss, units),))
+        data.x_train, (_executor.encode_targets(data.y_train, data.task, spec.loss, units),),
+        w=_executor.weight_rows(schemes, data))
     _, shuffle_keys = _engine.seed_keys([seed])
     (state,), (hist,) = _engine.train_program(plan)((state,), (cfg,), batch, shuffle_keys,
                                                      np.int32(epoch))

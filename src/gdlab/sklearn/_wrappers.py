@@ -115,13 +115,16 @@ class _KerasWrapper(BaseEstimator):
             raise ConfigError("The model from build_fn must be compiled (call model.compile).")
         return model
 
-    def _fit_model(self, x: Any, y: np.ndarray, kwargs: dict[str, Any]) -> None:
+    def _fit_model(self, x: Any, y: np.ndarray, kwargs: dict[str, Any],
+                   sample_weight: Any = None) -> None:
         model = self._build()
         if model.loss == "categorical_crossentropy" and y.ndim != 2:
             units = model.network_spec().n_outputs if model.built else None
             y = to_categorical(y, num_classes=units)
         fit_args = copy.deepcopy(self._filter(Sequential.fit))
         fit_args.update(kwargs)
+        if sample_weight is not None:  # Keras's meaning: each row's loss times its weight
+            fit_args["sample_weight"] = sample_weight
         history = model.fit(x, y, **fit_args)
         self.model = self.model_ = model
         self.history_ = {k: list(v) for k, v in history.history.items()}
@@ -138,8 +141,11 @@ class KerasClassifier(ClassifierMixin, _KerasWrapper):
     ``n_classes_``, ``history_``.
     """
 
-    def fit(self, x: Any, y: Any, **kwargs: Any) -> KerasClassifier:
-        """Build a new model and train it; returns the wrapper."""
+    def fit(self, x: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> KerasClassifier:
+        """Build a new model and train it; returns the wrapper.
+
+        ``sample_weight`` and other keyword arguments go to the model's ``fit``.
+        """
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             self.classes_ = np.arange(y.shape[1])
@@ -150,7 +156,7 @@ class KerasClassifier(ClassifierMixin, _KerasWrapper):
         else:
             raise ValueError(f"Invalid shape for y: {y.shape}.")
         self.n_classes_ = len(self.classes_)
-        self._fit_model(x, y, kwargs)
+        self._fit_model(x, y, kwargs, sample_weight)
         return self
 
     def predict_proba(self, x: Any, **kwargs: Any) -> np.ndarray:
@@ -180,9 +186,12 @@ class KerasRegressor(RegressorMixin, _KerasWrapper):
     greater is better (not R², scikit-learn's regressor default).
     """
 
-    def fit(self, x: Any, y: Any, **kwargs: Any) -> KerasRegressor:
-        """Build a new model and train it; returns the wrapper."""
-        self._fit_model(x, np.asarray(y), kwargs)
+    def fit(self, x: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> KerasRegressor:
+        """Build a new model and train it; returns the wrapper.
+
+        ``sample_weight`` and other keyword arguments go to the model's ``fit``.
+        """
+        self._fit_model(x, np.asarray(y), kwargs, sample_weight)
         return self
 
     def predict(self, x: Any, **kwargs: Any) -> np.ndarray:
