@@ -370,7 +370,7 @@ def covering_cases() -> list[Case]:
             bias_initializers=tuple(BIAS_INITIALIZERS[(i + j) % len(BIAS_INITIALIZERS)]
                                     for j in range(n_layers)),
             head=head, optimizer=variants[i % len(variants)],
-            batch_size=(7, 16, 32, 10)[i % 4], epochs=3,
+            batch_size=(8, 16, 32, 12)[i % 4], epochs=3,
             validation=("none", "split", "data", "weighted_data")[i % 4],
             weights=weights, metrics=metrics, weighted_metrics=weighted,
         ))

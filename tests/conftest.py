@@ -6,7 +6,19 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("GDLAB_COMPILATION_CACHE", "0")
+# One persistent compilation cache for the whole run, in a directory of its own (never the
+# user's): the many tests and subprocesses that build the same programs (the course study,
+# the CLI's sweeps) compile each once. Results are the same either way (a cached program is
+# the compiled one); tests of the cache itself set their own directory.
+if "GDLAB_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="gdlab-test-cache-")
+    os.environ["GDLAB_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+os.environ.setdefault("GDLAB_COMPILATION_CACHE", "1")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

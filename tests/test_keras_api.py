@@ -31,8 +31,8 @@ def logistic(features=4, **compile_kwargs):
 
 def test_public_names_are_pinned() -> None:
     assert sorted(gk.__all__) == sorted([
-        "Input", "Model", "Sequential", "backend", "callbacks", "layers", "models",
-        "optimizers", "utils"])
+        "Input", "Model", "Sequential", "backend", "callbacks", "initializers", "layers",
+        "losses", "metrics", "models", "optimizers", "utils"])
 
 
 def test_wrong_number_of_features_names_both_shapes() -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import _parity as P
 import keras
 import numpy as np
 import pytest
 from hypothesis import assume, given
 
-import _parity as P
 import gdlab.keras as gk
 from gdlab import optimizers
 
@@ -108,9 +108,8 @@ def dead_relu_case(optimizer: str, hidden: tuple[int, ...]) -> tuple[P.Case, lis
     return case, weights, data
 
 
-@pytest.mark.parametrize("optimizer", ["SGD(learning_rate=0.1)", "Adam(learning_rate=0.01)",
-                                       "RMSprop(learning_rate=0.01)",
-                                       "SGD(learning_rate=0.05, momentum=0.9, nesterov=True)"])
+@pytest.mark.parametrize("optimizer", ["SGD(learning_rate=0.05, momentum=0.9, nesterov=True)",
+                                       "Adam(learning_rate=0.01)"])
 @pytest.mark.parametrize("hidden", [(2,), (3, 2)], ids=["4-2-1", "4-3-2-1"])
 def test_relu_nets_with_dead_units_at_initialization(optimizer, hidden) -> None:
     case, weights, data = dead_relu_case(optimizer, hidden)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import warnings
 
+import _parity as P
 import jax
 import keras
 import numpy as np
 import pytest
 
-import _parity as P
 from gdlab import engine, executor, initializers, losses
 from gdlab.optimizers import parse_optimizer
 from gdlab.pitfalls import GdlabWarning
@@ -143,9 +143,12 @@ def trained(request):
 
 def test_the_sweep_covers_the_engine_paths(trained) -> None:
     task, data, configs, metrics, raw, _ = trained
-    assert raw.n_programs >= 2  # batch sizes fall in more than one micro-batch family
+    # Batch sizes 8, 12, 16 and 32 share one program, on micro-batches of 4: every model
+    # accumulates gradients over several micro-batches, and most end on a partial batch.
     plans = executor.plan_programs(configs, data)
-    assert any(p.accumulate for p in plans), "some model must accumulate micro-batches"
+    assert raw.n_programs == len(plans) == 1 and plans[0].micro_batch == 4
+    assert plans[0].accumulate
+    assert len({c.batch_size for c in configs}) >= 3
     assert len({c.epochs for c in configs}) == 3
     kinds = {losses.canonical_metric(m) for m in metrics}
     if task == "regression":
@@ -191,7 +194,7 @@ def test_every_model_of_the_sweep_matches_keras(trained) -> None:
 
 def test_a_model_alone_equals_its_place_in_the_sweep(trained) -> None:
     task, data, configs, metrics, raw, _ = trained
-    for c in range(0, len(configs), 7):
+    for c in (0, len(configs) - 1):  # the first and last configurations of the program
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GdlabWarning)
             alone = executor.run_programs([configs[c]], SEEDS[:1], data, metrics=list(metrics))

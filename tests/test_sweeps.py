@@ -46,6 +46,8 @@ MIXED = [
 ]
 
 
+# Some of these runs end on one class (zeros, narrow relu layers): not the subject here.
+@pytest.mark.filterwarnings("ignore::gdlab.pitfalls.MajorityClass")
 def test_vectorized_sweep_equals_each_configuration_alone(data) -> None:
     together = gs.sweep(data, configs=MIXED, hidden="4", seeds=[0, 5], progress=False)
     assert together.meta["programs"] == 1
@@ -233,6 +235,8 @@ def test_several_sweeps_train_together_and_equal_their_separate_runs(data) -> No
                                        atol=1e-5, err_msg=f"{spec.name} {m}")
 
 
+# Some of these runs end on one class (zeros, narrow relu layers): not the subject here.
+@pytest.mark.filterwarnings("ignore::gdlab.pitfalls.MajorityClass")
 def test_recorded_layers_equal_the_final_weights_forward_pass(data) -> None:
     r = gs.sweep(data, grid={"hidden": ["3-2", "4"]}, optimizer="adam", epochs=3, seeds=2,
                  record_layers=(-2,), progress=False)

@@ -228,8 +228,14 @@ class RayExecutor:
                     shard = pending.pop(ref)
                     yield shard, ray.get(ref)
         finally:
-            for ref in pending:  # on a stop or an error: no work left behind on the cluster
-                ray.cancel(ref)
+            # On a stop or an error: no work left behind on the cluster. Only shards not
+            # done yet are cancelled: Ray's driver aborts when a cancel races with a task's
+            # completion ("Tried to complete task that was not pending", ray-project/ray
+            # PR 54798 fixed one such race); cancelling finished tasks widened the window.
+            if pending:
+                _, running = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+                for ref in running:
+                    ray.cancel(ref)
 
 
 def ray_executor(address: str | None, *, cpus_per_shard: float = 1.0,
