@@ -30,7 +30,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # `pytest --hypothesis-profile=full` draws many more, fresh each time. Tests that set
 # max_examples keep their own count; the parity suite takes the profile's.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None,
-                          max_examples=8, print_blob=True,
+                          max_examples=5, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.filter_too_much])
 settings.register_profile("full", deadline=None, max_examples=300, print_blob=True,
