@@ -39,7 +39,7 @@ def sample_weights(values: Any, n_rows: int, name: str = "sample_weight") -> np.
         )
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr))
-        raise DataError(f"`{name}` holds non-finite values (rows {bad[:5].tolist()}).")
+        raise DataError(f"`{name}` holds NaN or infinite values (rows {bad[:5].tolist()}).")
     if np.any(arr < 0):
         bad = np.flatnonzero(arr < 0)
         raise DataError(

@@ -38,6 +38,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdlab import losses as _losses
+from gdlab import weighting as _weighting
 from gdlab.engine import EarlyStopRule
 from gdlab.errors import ConfigError, DataError, NotSupportedError, ShapeError
 from gdlab.executor import TrainingData, training_data
@@ -108,13 +109,7 @@ def _sample_weights(sample_weight: Any, n_rows: int) -> np.ndarray | None:
             raise ShapeError(
                 f"sample_weight has {w.shape[0]} weights for {n_rows} rows; give one per row."
             )
-    if not np.all(np.isfinite(w)):
-        rows = np.flatnonzero(~np.isfinite(w))[:5].tolist()
-        raise DataError(f"sample_weight holds NaN or infinite values (rows {rows}).")
-    if np.any(w < 0):
-        rows = np.flatnonzero(w < 0)[:5].tolist()
-        raise DataError(f"sample_weight holds negative weights (rows {rows}); weights must "
-                        "be >= 0.")
+    _weighting.sample_weights(w, n_rows)  # finite and >= 0, as every gdlab weight
     if not np.any(w > 0):
         raise DataError("sample_weight is zero for every row: at least one weight must be "
                         "non-zero (a row of weight 0 counts as absent).")
